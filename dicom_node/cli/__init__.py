@@ -1,0 +1,61 @@
+"""The ``dicom-node`` command: one entry point, one module per subcommand.
+
+Each subcommand module exposes ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
+Modules import only light dependencies at top level; heavy ones (torch, MONAI) are imported in ``run``.
+Errors the user can act on are :class:`~dicom_node.errors.DicomNodeError`: printed as one line, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from dicom_node import __version__
+from dicom_node.errors import DicomNodeError
+
+# (subcommand, module) in the order shown by --help.
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("serve", "dicom_node.cli.serve"),
+    ("demo", "dicom_node.cli.demo"),
+    ("send", "dicom_node.cli.send"),
+    ("route", "dicom_node.cli.route"),
+    ("jobs", "dicom_node.cli.jobs"),
+    ("retry", "dicom_node.cli.retry"),
+    ("anonymize", "anonymizer.cli"),
+    ("volume", "inference.cli.volume"),
+    ("pipelines", "inference.cli.pipelines"),
+    ("infer", "inference.cli.infer"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dicom-node",
+        description="A DICOM node beside the PACS: receive, route, run AI pipelines, send results back.",
+    )
+    parser.add_argument("--version", action="version", version=f"dicom-node {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module_name in COMMANDS:
+        module = importlib.import_module(module_name)
+        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args))
+    except DicomNodeError as exc:
+        print(f"dicom-node {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

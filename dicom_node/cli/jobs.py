@@ -1,0 +1,67 @@
+"""`dicom-node jobs`: list jobs, or show one job's timeline."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+
+from dicom_node.cli.common import add_config_argument, load
+from dicom_node.errors import InputError
+from dicom_node.ledger import open_ledger
+
+HELP = "list jobs (state, rule, series, error) or show one job's timeline"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_argument(parser)
+    parser.add_argument("job_id", nargs="?", type=int, help="show this job's timeline and deliveries")
+    parser.add_argument("--state", help="only jobs in this state (queued, running, failed, ...)")
+    parser.add_argument("--limit", type=int, default=50)
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _when(ts: float | None) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load(args, log=False)
+    ledger = open_ledger(config.storage.database_url)
+    if args.job_id is not None:
+        job = ledger.get_job(args.job_id)
+        if job is None:
+            raise InputError(f"job {args.job_id}: no such job")
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "job": dict(job),
+                        "events": [dict(e) for e in ledger.job_events(args.job_id)],
+                        "deliveries": [dict(d) for d in ledger.deliveries(args.job_id)],
+                    },
+                    default=str,
+                )
+            )
+            return 0
+        print(f"job {job['id']}  state={job['state']}  rule={job['rule_name']}  attempts={job['attempts']}")
+        if job["error"]:
+            print(f"error: {job['error']}")
+        for event in ledger.job_events(args.job_id):
+            print(f"  {_when(event['ts'])}  {event['level']:7} {event['kind']:10} {event['message']}")
+        for d in ledger.deliveries(args.job_id):
+            status = f"0x{d['last_status']:04X}" if d["last_status"] is not None else "-"
+            print(f"  -> {d['destination']:12} {d['state']:9} status={status} {d['sop_instance_uid']}")
+        return 0
+    rows = ledger.list_jobs(state=args.state, limit=args.limit)
+    if args.json:
+        print(json.dumps([dict(r) for r in rows], default=str))
+        return 0
+    print(f"{'id':>5} {'state':10} {'rule':20} {'action':9} {'attempts':>8}  series (revision)  error")
+    for r in rows:
+        error = (r["error"] or "")[:60]
+        print(
+            f"{r['id']:>5} {r['state']:10} {r['rule_name'][:20]:20} {r['action']:9} {r['attempts']:>8}  "
+            f"{r['series_instance_uid']} ({r['revision']})  {error}"
+        )
+    return 0

@@ -1,0 +1,89 @@
+"""Run the whole flow: generate studies, receive them, complete, route, run a pipeline, deliver."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from dicom_node.config import Config, build_config
+from dicom_node.network.sender import Outgoing, send
+from dicom_node.samples import KOREAN_PATIENT, Patient, cr_image, ct_series, mr_series
+
+
+def demo_config(workdir: Path, pacs_port: int) -> Config:
+    data: dict[str, Any] = {
+        "node": {"ae_title": "AI_NODE", "bind": "127.0.0.1", "port": 0},
+        "storage": {"path": str(workdir / "node"), "min_free_gb": 0.1},
+        "series": {"complete_after_s": 2, "check_interval_s": 0.5},
+        "destinations": {"pacs": {"host": "127.0.0.1", "port": pacs_port, "ae_title": "DEMO_PACS"}},
+        "rules": [
+            {"name": "ct-qc", "match": {"Modality": "CT"}, "pipeline": "qc", "send_to": ["pacs"]},
+            {
+                "name": "chest-xray-copy",
+                "match": {"Modality": ["CR", "DX"], "BodyPartExamined": "CHEST"},
+                "send_to": ["pacs"],
+            },
+            {"name": "everything-else", "fallback": True, "discard": True},
+        ],
+        "execution": {"workers": 2},
+        "logging": {"level": "warning", "file": str(workdir / "node.log")},
+    }
+    return build_config(data, environ={})
+
+
+def run_demo(workdir: Path, timeout_s: float = 300) -> int:
+    from dicom_node.demo.pacs import FolderPACS
+    from dicom_node.logsetup import configure_logging
+    from dicom_node.node import Node
+    from dicom_node.wiring import forward_transform_for
+
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    studies = workdir / "studies"
+    print(f"[1/4] generating sample studies in {studies}")
+    ct = ct_series(studies / "ct", KOREAN_PATIENT, slices=24, size=128)
+    mr = mr_series(studies / "mr", Patient(name="DEMO^MRI", patient_id="DEMO0002"))
+    cr = [cr_image(studies / "cr", Patient(name="DEMO^BABY", patient_id="DEMO0003"))]
+
+    pacs = FolderPACS(workdir / "pacs")
+    pacs_port = pacs.start()
+    config = demo_config(workdir, pacs_port)
+    configure_logging(config.logging.level, config.logging.format, config.logging.file)
+    node = Node(config, forward_transform=forward_transform_for(config))
+    node.start()
+    try:
+        files = ct + mr + cr
+        print(f"[2/4] sending {len(files)} instances to AI_NODE on port {node.port}")
+        outcomes = send(
+            config.destinations["pacs"].model_copy(update={"port": node.port, "ae_title": "AI_NODE"}),
+            "MODALITY",
+            [Outgoing(i, p, "") for i, p in enumerate(files)],
+        )
+        failed = [o for o in outcomes if not o.accepted]
+        print(f"      {len(outcomes) - len(failed)} accepted, {len(failed)} failed")
+        print("[3/4] waiting for series completion, routing, pipelines and delivery")
+        deadline = time.monotonic() + timeout_s
+        time.sleep(config.series.complete_after_s)
+        while node.ledger.open_work() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        print("[4/4] summary")
+        counts = node.ledger.counts()
+        print(f"      instances received: {counts['instances']}, series revisions: {counts['series']}")
+        for job in reversed(node.ledger.list_jobs()):
+            line = f"      job {job['id']}: {job['rule_name']:16} {job['action']:9} -> {job['state']}"
+            print(line + (f" ({job['error']})" if job["error"] else ""))
+        print("      the demo PACS holds:")
+        for (modality, description), n in sorted(pacs.inventory().items()):
+            print(f"        {n:3d} x {modality:3} {description}")
+        ok = (
+            not failed
+            and all(j["state"] in ("delivered", "discarded") for j in node.ledger.list_jobs())
+            and not node.ledger.open_work()
+        )
+        print(f"demo {'finished: every job delivered' if ok else 'FAILED: see ' + str(workdir / 'node.log')}")
+        return 0 if ok else 1
+    finally:
+        node.stop()
+        pacs.stop()

@@ -1,0 +1,1 @@
+"""Jobs and dispatch: run each job (pipeline / forward / discard) and deliver its objects."""

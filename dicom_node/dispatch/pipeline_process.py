@@ -1,0 +1,97 @@
+"""Pipelines run in a child process: a crash or a hang there never takes the node down.
+
+The child stays alive between jobs, so the pipeline registry's model cache keeps each model loaded once
+per worker process. A job that exceeds its timeout gets the child killed (and a fresh one next time); a
+child that dies mid-job (segfault, OOM kill) fails that job with the reason, and other jobs go on.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing as mp
+import traceback
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from dicom_node.errors import PipelineError
+
+
+def _write_outputs(datasets: list[Any], output_dir: Path) -> list[str]:
+    from pydicom import dcmwrite
+
+    from dicom_node.storage import write_file_atomic
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    names: list[str] = []
+    for ds in datasets:
+        buffer = io.BytesIO()
+        dcmwrite(buffer, ds, enforce_file_format=True)
+        name = f"{ds.SOPInstanceUID}.dcm"
+        write_file_atomic(output_dir / name, buffer.getvalue())
+        names.append(name)
+    return names
+
+
+def _child_main(conn: Connection) -> None:  # pragma: no cover - runs in the child process
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return
+        name, input_dir, output_dir, settings = request
+        try:
+            from inference.registry import run_pipeline
+
+            datasets = run_pipeline(name, Path(input_dir), settings)
+            if not datasets:
+                raise PipelineError("the pipeline produced no output")
+            conn.send(("ok", _write_outputs(datasets, Path(output_dir))))
+        except Exception as exc:
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            conn.send(("error", detail[:2000]))
+
+
+class PipelineProcess:
+    """One reusable child process; call :meth:`run` from one thread at a time."""
+
+    def __init__(self) -> None:
+        self._ctx = mp.get_context("spawn")
+        self._process: Any = None
+        self._conn: Connection | None = None
+
+    def _ensure(self) -> Connection:
+        if self._process is None or not self._process.is_alive() or self._conn is None:
+            parent, child = self._ctx.Pipe()
+            self._process = self._ctx.Process(target=_child_main, args=(child,), daemon=True, name="pipeline")
+            self._process.start()
+            child.close()
+            self._conn = parent
+        return self._conn
+
+    def run(
+        self, name: str, input_dir: Path, output_dir: Path, settings: dict[str, Any], timeout_s: float
+    ) -> list[Path]:
+        conn = self._ensure()
+        conn.send((name, str(input_dir), str(output_dir), settings))
+        if not conn.poll(timeout_s):
+            self.kill()
+            raise PipelineError(f"pipeline {name!r} exceeded its timeout of {timeout_s:g} s and was stopped")
+        try:
+            status, payload = conn.recv()
+        except (EOFError, OSError):
+            code = self._process.exitcode if self._process is not None else None
+            self.kill()
+            raise PipelineError(f"pipeline {name!r} process died (exit code {code})") from None
+        if status != "ok":
+            raise PipelineError(f"pipeline {name!r} failed: {payload}")
+        return [output_dir / n for n in payload]
+
+    def kill(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()
+            self._process.join(timeout=10)
+        self._process = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

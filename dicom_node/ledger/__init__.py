@@ -1,0 +1,16 @@
+"""The ledger: what arrived, what is complete, which jobs run, what each destination accepted."""
+
+from __future__ import annotations
+
+from dicom_node.ledger.database import create_ledger_engine, migrate
+from dicom_node.ledger.ledger import DeliverySpec, IngestResult, InstanceRecord, Ledger
+
+
+def open_ledger(url: str, late_instances: str = "reprocess") -> Ledger:
+    """Connect, bring the schema up to date, and return the ledger."""
+    engine = create_ledger_engine(url)
+    migrate(engine)
+    return Ledger(engine, late_instances=late_instances)
+
+
+__all__ = ["DeliverySpec", "IngestResult", "InstanceRecord", "Ledger", "open_ledger"]

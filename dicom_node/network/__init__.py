@@ -1,0 +1,1 @@
+"""DICOM networking: the receiving SCP, the sending SCU, and TLS contexts."""

@@ -1,0 +1,174 @@
+"""The C-STORE / C-ECHO SCP (pynetdicom).
+
+The store handler never decodes pixel data and never runs a pipeline: it hands the encoded bytes to
+the :class:`~dicom_node.ingest.Ingestor` and maps the outcome to a DIMSE status in one place
+(:func:`store_status`). Association-level policy (allowed callers and hosts, the free-space floor,
+the association limit) is applied when the association is requested, with a proper A-ASSOCIATE-RJ.
+
+Every storage SOP class is accepted, private ones included (pynetdicom's unrestricted storage
+service), in the transfer syntax the sender proposes first; bytes are stored exactly as received.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pynetdicom import AE, _config, evt
+from pynetdicom.events import Event
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.transport import ThreadedAssociationServer
+
+from dicom_node.config import NodeConfig
+from dicom_node.errors import InvalidDatasetError, StorageError, StorageFullError
+from dicom_node.ingest import Ingestor
+from dicom_node.logsetup import get_logger
+from dicom_node.network.tls import server_context
+from dicom_node.storage import Storage
+
+log = get_logger("dicom_node.receiver")
+
+# DIMSE statuses of the Storage Service Class (PS3.4 B.2.3)
+SUCCESS = 0x0000
+OUT_OF_RESOURCES = 0xA700
+OUT_OF_RESOURCES_STORAGE = 0xA701
+CANNOT_UNDERSTAND = 0xC000
+MISSING_UID = 0xC001
+PROCESSING_FAILURE = 0x0110
+
+
+def _status(code: int, comment: str) -> Dataset:
+    ds = Dataset()
+    ds.Status = code
+    ds.ErrorComment = comment[:64]
+    return ds
+
+
+def store_status(exc: BaseException) -> Dataset:
+    """Map an ingest failure to the status the sender sees (one place for every handler)."""
+    if isinstance(exc, StorageFullError):
+        return _status(OUT_OF_RESOURCES, "storage full on the receiving node")
+    if isinstance(exc, InvalidDatasetError):
+        code = MISSING_UID if "missing" in str(exc) else CANNOT_UNDERSTAND
+        return _status(code, str(exc))
+    if isinstance(exc, StorageError):
+        return _status(OUT_OF_RESOURCES_STORAGE, "cannot store the instance")
+    return _status(PROCESSING_FAILURE, "internal error in the receiving node")
+
+
+class Receiver:
+    def __init__(self, config: NodeConfig, storage: Storage, ingestor: Ingestor) -> None:
+        self.config = config
+        self.storage = storage
+        self.ingestor = ingestor
+        self._server: ThreadedAssociationServer | None = None
+        self._active = 0
+        self._lock = threading.Lock()
+        self.received = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> int:
+        """Start listening (non-blocking); returns the bound port (useful with port 0)."""
+        _config.UNRESTRICTED_STORAGE_SERVICE = True
+        ae = AE(ae_title=self.config.ae_title)
+        ae.add_supported_context(Verification)
+        ae.maximum_associations = self.config.max_associations
+        ae.acse_timeout = self.config.acse_timeout_s
+        ae.dimse_timeout = self.config.dimse_timeout_s
+        ae.network_timeout = self.config.network_timeout_s
+        ae.maximum_pdu_size = self.config.maximum_pdu_size
+        handlers: list[Any] = [
+            (evt.EVT_REQUESTED, self._on_requested),
+            (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_C_ECHO, self._on_echo),
+            (evt.EVT_ESTABLISHED, self._on_established),
+            (evt.EVT_RELEASED, self._on_closed),
+            (evt.EVT_ABORTED, self._on_closed),
+        ]
+        ssl_context = server_context(self.config.tls) if self.config.tls else None
+        server = ae.start_server(
+            (self.config.bind, self.config.port), block=False, evt_handlers=handlers, ssl_context=ssl_context
+        )
+        assert server is not None  # non-blocking start returns the server
+        self._server = server
+        port = int(server.server_address[1])
+        log.info("receiver_listening", ae_title=self.config.ae_title, port=port, tls=bool(ssl_context))
+        return port
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
+
+    @property
+    def active_associations(self) -> int:
+        return self._active
+
+    # -- association policy ---------------------------------------------------------------------
+    def _peer_allowed(self, ae_title: str, host: str) -> bool:
+        allowed = self.config.allowed_calling_aets
+        if not allowed:
+            return True
+        return any(p.ae_title == ae_title and (p.host is None or p.host == host) for p in allowed)
+
+    def _on_requested(self, event: Event) -> None:
+        assoc = event.assoc
+        primitive = assoc.requestor.primitive
+        calling = str(primitive.calling_ae_title).strip() if primitive is not None else ""
+        host = str(assoc.requestor.address)
+        if not self._peer_allowed(calling, host):
+            log.warning(
+                "association_rejected", calling_ae=calling, host=host, reason="calling AE not allowed"
+            )
+            assoc.acse.send_reject(0x01, 0x01, 0x03)  # permanent, service user, calling AE not recognised
+            return
+        if not self.storage.has_room():
+            log.warning(
+                "association_rejected", calling_ae=calling, host=host, reason="free space below floor"
+            )
+            assoc.acse.send_reject(0x02, 0x03, 0x02)  # transient, provider (presentation), local limit
+
+    def _on_established(self, event: Event) -> None:
+        with self._lock:
+            self._active += 1
+        log.info(
+            "association_established",
+            calling_ae=str(event.assoc.requestor.ae_title).strip(),
+            host=str(event.assoc.requestor.address),
+        )
+
+    def _on_closed(self, event: Event) -> None:
+        with self._lock:
+            self._active = max(0, self._active - 1)
+
+    # -- DIMSE ----------------------------------------------------------------------------------
+    def _on_echo(self, event: Event) -> int:
+        return SUCCESS
+
+    def _on_store(self, event: Event) -> int | Dataset:
+        calling = str(event.assoc.requestor.ae_title).strip()
+        try:
+            encoded = event.encoded_dataset(include_meta=True)
+            result = self.ingestor.store(encoded, calling)
+        except Exception as exc:
+            status = store_status(exc)
+            level = "error" if not isinstance(exc, InvalidDatasetError | StorageFullError) else "warning"
+            getattr(log, level)(
+                "store_failed",
+                calling_ae=calling,
+                status=f"0x{int(status.Status):04X}",
+                reason=str(exc),
+                sop_class=str(event.request.AffectedSOPClassUID),
+                exc_info=level == "error",
+            )
+            return status
+        self.received += 1
+        log.debug(
+            "stored",
+            calling_ae=calling,
+            series_id=result.series_id,
+            revision=result.revision,
+            duplicate=result.duplicate,
+        )
+        return SUCCESS

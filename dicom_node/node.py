@@ -1,0 +1,144 @@
+"""The node: receiver + ingest + completion/routing scheduler + job executor, wired from one Config."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from pydicom import dcmread
+
+from dicom_node.config import Config
+from dicom_node.dispatch.executor import Executor, ForwardTransform, owner_prefix
+from dicom_node.errors import ConfigError
+from dicom_node.ingest import Ingestor
+from dicom_node.ledger import Ledger, open_ledger
+from dicom_node.logsetup import get_logger
+from dicom_node.network.receiver import Receiver
+from dicom_node.routing.rules import Rule, compile_rules, evaluate
+from dicom_node.storage import Storage
+
+log = get_logger("dicom_node.node")
+
+
+def check_pipelines(config: Config) -> None:
+    """Refuse to start with a rule naming a pipeline the registry does not know."""
+    from inference.registry import names  # light: no torch at import
+
+    known = set(names())
+    for i, rule in enumerate(config.rules):
+        if rule.pipeline and rule.pipeline not in known:
+            raise ConfigError(
+                f"invalid configuration: rules[{i}] ({rule.name}).pipeline: unknown pipeline "
+                f"{rule.pipeline!r}; known: {', '.join(sorted(known))}"
+            )
+    for name in config.pipelines:
+        if name not in known:
+            raise ConfigError(f"invalid configuration: pipelines.{name}: unknown pipeline")
+
+
+def job_ticket(config: Config, series: Mapping[Any, Any], rule: Rule, reason: str) -> dict[str, Any]:
+    """A snapshot of why and how a job runs (what an administrator reads to understand it)."""
+    return {
+        "series_instance_uid": series["series_instance_uid"],
+        "study_instance_uid": series["study_instance_uid"],
+        "revision": series["revision"],
+        "rule": rule.config.model_dump(mode="json"),
+        "reason": reason,
+        "pipeline": rule.config.pipeline,
+        "anonymize": rule.config.anonymize,
+        "deidentify": rule.config.deidentify,
+        "send_to": list(rule.config.send_to),
+        "destinations": {
+            name: config.destinations[name].model_dump(mode="json", exclude={"tls"})
+            for name in rule.config.send_to
+        },
+    }
+
+
+class Node:
+    def __init__(self, config: Config, forward_transform: ForwardTransform | None = None) -> None:
+        check_pipelines(config)
+        for i, rule in enumerate(config.rules):
+            if (rule.anonymize or rule.deidentify) and forward_transform is None:
+                raise ConfigError(
+                    f"invalid configuration: rules[{i}] ({rule.name}): "
+                    "anonymize/deidentify need the anonymizer, which is not installed"
+                )
+        self.config = config
+        self.rules = compile_rules(config.rules)
+        self.storage = Storage(config.storage.path, config.storage.min_free_gb, config.storage.fsync)
+        self.ledger: Ledger = open_ledger(config.storage.database_url, config.series.late_instances)
+        self.executor = Executor(config, self.storage, self.ledger, forward_transform)
+        self._route_now = threading.Event()
+        self.ingestor = Ingestor(self.storage, self.ledger, on_complete=self._route_now.set)
+        self.receiver = Receiver(config.node, self.storage, self.ingestor)
+        self._stop = threading.Event()
+        self._scheduler: threading.Thread | None = None
+        self.port: int | None = None
+
+    def start(self, receive: bool = True, work: bool = True) -> None:
+        removed = self.storage.remove_stale_temp_files()
+        if work and self.config.execution.backend == "local":
+            recovered = self.ledger.recover_leases(owner_prefix(self.storage))
+            if recovered or removed:
+                log.info("recovered_after_restart", jobs=recovered, temp_files_removed=removed)
+        if receive:
+            self.port = self.receiver.start()
+        if work:
+            self.executor.start()
+        self._scheduler = threading.Thread(target=self._schedule, name="scheduler", daemon=True)
+        self._scheduler.start()
+        log.info("node_started", ae_title=self.config.node.ae_title, port=self.port, rules=len(self.rules))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._route_now.set()
+        self.receiver.stop()
+        if self._scheduler is not None:
+            self._scheduler.join(timeout=5)
+        self.executor.stop()
+        self.ingestor.close()
+        log.info("node_stopped")
+
+    # -- completion and routing -----------------------------------------------------------------
+    def _schedule(self) -> None:
+        interval = self.config.series.check_interval_s
+        while not self._stop.is_set():
+            try:
+                self.ledger.complete_quiet_series(self.config.series.complete_after_s)
+                if self.route_complete_series():
+                    self.executor.wake()
+                self.ledger.recover_leases()  # expired leases of any holder
+            except Exception as exc:  # keep scheduling; the ledger may be briefly unavailable
+                log.error("scheduler_error", error=str(exc), exc_info=True)
+            self._route_now.wait(interval)
+            self._route_now.clear()
+
+    def route_complete_series(self) -> int:
+        routed = 0
+        for series in self.ledger.complete_unrouted():
+            bound = log.bind(series_uid=series["series_instance_uid"], revision=series["revision"])
+            try:
+                header = dcmread(self.storage.absolute(series["sample_path"]), stop_before_pixels=True)
+            except Exception as exc:
+                bound.error("route_unreadable_sample", error=str(exc))
+                self.ledger.route_series(series["id"], [], f"not routed: sample instance unreadable ({exc})")
+                continue
+            decisions = evaluate(self.rules, header)
+            jobs = [
+                {
+                    "rule_name": d.rule.name,
+                    "action": d.rule.action,
+                    "pipeline": d.rule.config.pipeline,
+                    "ticket": job_ticket(self.config, series, d.rule, d.reason),
+                }
+                for d in decisions
+                if d.fired
+            ]
+            fired = [d.rule.name for d in decisions if d.fired]
+            summary = f"rules fired: {', '.join(fired)}" if fired else "no rule matched"
+            created = self.ledger.route_series(series["id"], jobs, summary)
+            bound.info("series_routed", rules=fired, jobs=created, instances=series["instance_count"])
+            routed += 1
+        return routed

@@ -1,0 +1,1 @@
+"""Routing: rule conditions and rule evaluation (which rules fire for a series)."""

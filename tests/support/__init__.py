@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites: real peers (DCMTK, Orthanc, dicom3tools), ports, readiness."""
