@@ -1,4 +1,16 @@
 """PS3.15 Annex E de-identification: the profile engine, keyed pseudonyms and batch jobs.
 
-Imports without torch or MONAI.
+Imports without torch or MONAI. Public surface (used by the node):
+
+* :class:`anonymizer.engine.Anonymizer` -- ``Anonymizer(options, key)`` or
+  ``Anonymizer.from_settings(ProfileSettings)``; ``anonymize(ds, in_place=False)`` returns an
+  :class:`anonymizer.engine.AnonymizationResult` (``dataset``, ``actions`` counted by kind X/Z/D/U/U*/C/K,
+  ``mappings`` pseudonym -> original, ``date_offset_days``). Reusable and thread-safe across datasets.
+* :class:`anonymizer.errors.AnonymizationRefused` (``.reason``) -- burned-in PHI or recognizable features
+  that no rule cleans; :class:`anonymizer.errors.AnonymizationError` -- bad options / key file. Both are
+  :class:`dicom_node.errors.DicomNodeError`.
+* :class:`anonymizer.reidentify.ReidentificationStore` (``record_result(result)``, ``original(kind, p)``)
+  and :func:`anonymizer.reidentify.reidentify(ds, store)` for de-identified inference.
+* :class:`anonymizer.options.Option` -- option names (snake or kebab case, or the standard's wording).
+* :func:`anonymizer.batch.run_batch` and :mod:`anonymizer.check` behind ``dicom-node anonymize``.
 """

@@ -1,0 +1,208 @@
+"""Batch anonymisation of a folder tree: all cores, progress, resumable, one JSON audit line per file.
+
+A file is "done" when the audit holds a line for it with status ``ok`` or ``refused``; a re-run skips those.
+Outputs are written to a temporary name and renamed, so a crash never leaves a half-written file.
+The audit never holds PHI values: source and output paths, status, refusal reason, action counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from anonymizer.check import read_dicom
+from anonymizer.engine import Anonymizer, IdentityMapping
+from anonymizer.errors import AnonymizationRefused
+from anonymizer.reidentify import ReidentificationStore
+from anonymizer.settings import ProfileSettings
+
+Layout = Literal["relative", "patient"]
+AUDIT_NAME = "anonymize-audit.jsonl"
+
+
+@dataclass
+class BatchSummary:
+    """What a batch run did."""
+
+    total: int = 0
+    anonymized: int = 0
+    refused: int = 0
+    failed: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    actions: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def files_per_second(self) -> float:
+        processed = self.anonymized + self.refused + self.failed
+        return processed / self.seconds if self.seconds > 0 else 0.0
+
+    def __str__(self) -> str:
+        acts = " ".join(f"{k}={v}" for k, v in sorted(self.actions.items()))
+        return (
+            f"{self.anonymized} anonymized, {self.refused} refused, {self.failed} failed, "
+            f"{self.skipped} skipped (already done) of {self.total} files in {self.seconds:.1f} s "
+            f"({self.files_per_second:.1f} files/s); actions: {acts or 'none'}"
+        )
+
+
+@dataclass(frozen=True)
+class _Job:
+    profile: ProfileSettings
+    key: bytes
+    source_root: Path
+    output_root: Path
+    layout: Layout
+    paths: tuple[str, ...]
+
+
+def _output_path(job: _Job, relative: str, ds: Any) -> Path:
+    if job.layout == "relative":
+        return job.output_root / relative
+    parts = [str(ds.get(k, "") or "unknown") for k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID")]
+    return job.output_root.joinpath(*parts, f"{ds.get('SOPInstanceUID', 'instance')}.dcm")
+
+
+def _process_one(
+    anonymizer: Anonymizer, job: _Job, relative: str
+) -> tuple[dict[str, Any], list[IdentityMapping]]:
+    record: dict[str, Any] = {
+        "source": relative,
+        "output": None,
+        "status": "ok",
+        "reason": None,
+        "actions": {},
+    }
+    ds = read_dicom(job.source_root / relative)
+    if ds is None:
+        record.update(status="failed", reason="not a readable DICOM file")
+        return record, []
+    try:
+        result = anonymizer.anonymize(ds, in_place=True)
+        out = _output_path(job, relative, result.dataset)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        result.dataset.save_as(tmp)
+        os.replace(tmp, out)
+    except AnonymizationRefused as exc:
+        record.update(status="refused", reason=exc.reason)
+        return record, []
+    except Exception as exc:  # one broken file must never stop the batch
+        record.update(status="failed", reason=f"{type(exc).__name__}: {str(exc)[:200]}")
+        return record, []
+    record.update(output=str(out.relative_to(job.output_root)), actions=result.actions)
+    mappings = list(result.mappings)
+    pseudo_patient = str(result.dataset.get("PatientID", "") or "")
+    if result.date_offset_days is not None and pseudo_patient:
+        mappings.append(IdentityMapping("date_offset", pseudo_patient, str(result.date_offset_days)))
+    return record, mappings
+
+
+def _run_job(job: _Job) -> list[tuple[dict[str, Any], list[IdentityMapping]]]:
+    anonymizer = Anonymizer.from_settings(job.profile, key=job.key)
+    return [_process_one(anonymizer, job, relative) for relative in job.paths]
+
+
+def _done_sources(audit: Path) -> set[str]:
+    done: set[str] = set()
+    if not audit.exists():
+        return done
+    for line in audit.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a crash
+        if entry.get("status") in ("ok", "refused"):
+            done.add(entry["source"])
+    return done
+
+
+def list_files(root: Path, exclude: Path | None = None) -> list[str]:
+    """Every file under ``root`` as a sorted POSIX path relative to it (``exclude`` subtree left out)."""
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        if exclude is not None:
+            dirnames[:] = [d for d in dirnames if Path(dirpath, d).resolve() != exclude]
+        found.extend(Path(dirpath, name).relative_to(root).as_posix() for name in filenames)
+    return sorted(found)
+
+
+def _chunks(items: list[str], size: int) -> Iterator[tuple[str, ...]]:
+    for start in range(0, len(items), size):
+        yield tuple(items[start : start + size])
+
+
+def run_batch(
+    source: Path,
+    output: Path,
+    profile: ProfileSettings,
+    key: bytes,
+    *,
+    jobs: int = 1,
+    layout: Layout = "relative",
+    audit: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BatchSummary:
+    """Anonymise every file under ``source`` into ``output``; see the module docstring."""
+    started = time.monotonic()
+    output.mkdir(parents=True, exist_ok=True)
+    audit = audit if audit is not None else output / AUDIT_NAME
+    files = list_files(source, exclude=output.resolve())
+    done = _done_sources(audit)
+    todo = [f for f in files if f not in done]
+    summary = BatchSummary(total=len(files), skipped=len(files) - len(todo))
+    size = max(1, min(64, len(todo) // max(1, jobs * 8)))
+    work = [_Job(profile, key, source, output, layout, chunk) for chunk in _chunks(todo, size)]
+    store = ReidentificationStore(profile.reidentification_store) if profile.reidentification_store else None
+    count = 0
+    try:
+        with audit.open("a", encoding="utf-8") as log:
+            if jobs > 1 and len(work) > 1:
+                with ProcessPoolExecutor(max_workers=jobs) as pool:
+                    results: Iterator[list[tuple[dict[str, Any], list[IdentityMapping]]]] = pool.map(
+                        _run_job, work
+                    )
+                    count = _collect(results, log, summary, store, progress, count, len(todo))
+            else:
+                count = _collect(map(_run_job, work), log, summary, store, progress, count, len(todo))
+    finally:
+        if store is not None:
+            store.close()
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _collect(
+    results: Iterator[list[tuple[dict[str, Any], list[IdentityMapping]]]],
+    log: Any,
+    summary: BatchSummary,
+    store: ReidentificationStore | None,
+    progress: Callable[[int, int], None] | None,
+    count: int,
+    total: int,
+) -> int:
+    for batch in results:
+        for record, mappings in batch:
+            log.write(json.dumps(record, sort_keys=True) + "\n")
+            status = record["status"]
+            if status == "ok":
+                summary.anonymized += 1
+                summary.actions.update(record["actions"])
+                if store is not None:
+                    store.record(mappings)
+            elif status == "refused":
+                summary.refused += 1
+            else:
+                summary.failed += 1
+        log.flush()
+        count += len(batch)
+        if progress is not None:
+            progress(count, total)
+    return count
