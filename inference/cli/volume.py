@@ -1,0 +1,41 @@
+"""`dicom-node volume SERIES_DIR OUT.nii.gz`: load one series as a volume and export it as NIfTI."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dicom_node.errors import InputError
+
+HELP = "load one DICOM series (folder) as a volume and write it as NIfTI (RAS), to compare with other tools"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("series_dir", type=Path, help="folder holding the DICOM files of one series")
+    parser.add_argument("out", type=Path, help="output file, .nii or .nii.gz")
+
+
+def run(args: argparse.Namespace) -> int:
+    import nibabel as nib
+
+    from inference.volume import load_series, to_nifti
+
+    series_dir: Path = args.series_dir
+    out: Path = args.out
+    if not series_dir.exists():
+        raise InputError(f"{series_dir}: no such file or folder")
+    if not out.name.endswith((".nii", ".nii.gz")):
+        raise InputError(f"{out}: the output name must end in .nii or .nii.gz")
+    print(f"loading {series_dir} ...", file=sys.stderr)
+    volume = load_series(series_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    to_nifti(volume, out)
+    axes = "".join(nib.aff2axcodes(volume.affine_ras()))
+    spacing = " x ".join(f"{s:.4g}" for s in volume.spacing)
+    print(
+        f"{out}: {volume.modality} {' x '.join(map(str, volume.array.shape))} {volume.array.dtype}, "
+        f"{spacing} mm, {axes}, {len(volume.datasets)} files",
+        file=sys.stderr,
+    )
+    return 0
