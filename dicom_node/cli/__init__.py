@@ -27,6 +27,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("volume", "inference.cli.volume"),
     ("pipelines", "inference.cli.pipelines"),
     ("infer", "inference.cli.infer"),
+    ("train", "inference.cli.train"),
+    ("evaluate", "inference.cli.evaluate"),
 )
 
 

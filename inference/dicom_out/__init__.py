@@ -1,0 +1,35 @@
+"""DICOM writers for pipeline results (highdicom only; objects are complete at construction).
+
+:func:`write_outputs` turns one :class:`~inference.pipeline.Result` into the datasets to send, in the
+order SEG (when the result has a non-empty label map), SR, SC.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from inference.dicom_out.common import OutputContext, new_context
+from inference.dicom_out.sc import write_sc
+from inference.dicom_out.seg import has_patient_geometry, write_seg
+from inference.dicom_out.sr import write_sr
+from inference.pipeline import AlgorithmInfo, Result, Series
+
+__all__ = ["OutputContext", "new_context", "write_outputs", "write_sc", "write_seg", "write_sr"]
+
+
+def write_outputs(series: Series, result: Result, pipeline: str, algorithm: AlgorithmInfo) -> list[Dataset]:
+    """SEG (if any label is set and the source has patient geometry), SR and SC for ``result``.
+
+    A projection image without a frame of reference (CR/DX) gets SR + SC only: a SEG on it would
+    lack the plane geometry viewers need to place it.
+    """
+    context = new_context(pipeline, algorithm)
+    outputs: list[Dataset] = []
+    seg = None
+    if result.label_map is not None and np.any(result.label_map.labels) and has_patient_geometry(series):
+        seg = write_seg(series, result.label_map, context)
+        outputs.append(seg)
+    outputs.append(write_sr(series, result, context, seg))
+    outputs.append(write_sc(series, result, context))
+    return outputs

@@ -1,0 +1,134 @@
+"""DICOM Segmentation (binary or fractional) from a :class:`~inference.pipeline.LabelMap`.
+
+Frames lie on the source planes (the label map is indexed like ``Series.frames``), empty frames are
+omitted, and every segment carries coded category/type, laterality and Algorithm Identification.
+"""
+
+from __future__ import annotations
+
+import highdicom as hd
+import numpy as np
+from pydicom.dataset import Dataset
+
+from dicom_node.errors import PipelineError
+from inference.dicom_out.common import (
+    DEVICE_SERIAL,
+    MODEL_NAME,
+    PALETTE_LAB,
+    OutputContext,
+    equipment_kwargs,
+    new_uid,
+    seg_algorithm_identification,
+    software_versions,
+)
+from inference.pipeline import LabelMap, Segment, Series
+
+
+def _anatomic_regions(segment: Segment) -> list[hd.sr.CodedConcept] | None:
+    region = segment.anatomic_region
+    if region is None:
+        return None
+    concept = hd.sr.CodedConcept(region.value, region.scheme_designator, region.meaning)
+    if segment.laterality is not None:
+        lat = segment.laterality
+        modifier = Dataset()
+        modifier.CodeValue = lat.value
+        modifier.CodingSchemeDesignator = lat.scheme_designator
+        modifier.CodeMeaning = lat.meaning
+        # Anatomic Region Modifier Sequence is part of the coded concept handed to the constructor.
+        concept.AnatomicRegionModifierSequence = [modifier]
+    return [concept]
+
+
+def _property_type(segment: Segment) -> hd.sr.CodedConcept:
+    concept = hd.sr.CodedConcept(segment.type.value, segment.type.scheme_designator, segment.type.meaning)
+    if segment.laterality is not None:
+        lat = segment.laterality
+        modifier = Dataset()
+        modifier.CodeValue = lat.value
+        modifier.CodingSchemeDesignator = lat.scheme_designator
+        modifier.CodeMeaning = lat.meaning
+        concept.SegmentedPropertyTypeModifierCodeSequence = [modifier]
+    return concept
+
+
+def segment_descriptions(label_map: LabelMap, context: OutputContext) -> list[hd.seg.SegmentDescription]:
+    """One SegmentDescription per segment, numbered 1..n in the order of ``label_map.segments``."""
+    algorithm = seg_algorithm_identification(context.algorithm)
+    descriptions = []
+    for number, segment in enumerate(label_map.segments, start=1):
+        descriptions.append(
+            hd.seg.SegmentDescription(
+                segment_number=number,
+                segment_label=segment.name[:64],
+                segmented_property_category=segment.category,
+                segmented_property_type=_property_type(segment),
+                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+                algorithm_identification=algorithm,
+                tracking_uid=new_uid(),
+                tracking_id=(segment.tracking_id or segment.name)[:64],
+                anatomic_regions=_anatomic_regions(segment),
+                display_color=hd.color.CIELabColor(*PALETTE_LAB[(number - 1) % len(PALETTE_LAB)]),
+            )
+        )
+    return descriptions
+
+
+def _segment_stack(label_map: LabelMap) -> tuple[np.ndarray, bool]:
+    """Array (frames, rows, cols, segments) and whether it is fractional."""
+    if label_map.probabilities is not None:
+        probs = np.asarray(label_map.probabilities, dtype=np.float32)
+        if probs.shape[0] != len(label_map.segments):
+            raise PipelineError("probabilities must have one map per segment")
+        return np.clip(np.moveaxis(probs, 0, -1), 0.0, 1.0), True
+    labels = np.asarray(label_map.labels)
+    stack = np.stack([labels == seg.label for seg in label_map.segments], axis=-1)
+    return stack.astype(np.uint8), False
+
+
+def has_patient_geometry(series: Series) -> bool:
+    """Whether the source frames sit in a patient frame of reference (a SEG can lie on them)."""
+    ds = series.datasets[0]
+    if "FrameOfReferenceUID" not in ds:
+        return False
+    if "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds:
+        return True
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    return bool(shared) and "PlaneOrientationSequence" in shared[0]
+
+
+def write_seg(series: Series, label_map: LabelMap, context: OutputContext) -> hd.seg.Segmentation:
+    """Build the SEG for ``label_map`` on ``series``; raise PipelineError if every frame is empty."""
+    if not label_map.segments:
+        raise PipelineError("a label map needs at least one segment")
+    expected = (len(series.frames), *series.pixels.shape[1:3])
+    if tuple(label_map.labels.shape) != expected:
+        raise PipelineError(f"label map shape {label_map.labels.shape} != source frames {expected}")
+    stack, fractional = _segment_stack(label_map)
+    if not np.any(stack):
+        raise PipelineError("the label map is empty: no SEG to write")
+    if len(series.datasets) == 1 and int(series.datasets[0].get("NumberOfFrames", 1) or 1) > 1:
+        # one multi-frame image: SEG frames follow the source's own frame order
+        source_images = series.datasets
+        ordered = np.zeros((int(series.datasets[0].NumberOfFrames), *stack.shape[1:]), dtype=stack.dtype)
+        for index, frame in enumerate(series.frames):
+            ordered[frame.frame_number - 1] = stack[index]
+        stack = ordered
+    else:
+        source_images = [series.datasets[f.dataset_index] for f in series.frames]
+    kwargs = equipment_kwargs(context, "SEG", series.datasets[0])
+    return hd.seg.Segmentation(
+        source_images=source_images,
+        pixel_array=stack,
+        segmentation_type=(
+            hd.seg.SegmentationTypeValues.FRACTIONAL if fractional else hd.seg.SegmentationTypeValues.BINARY
+        ),
+        segment_descriptions=segment_descriptions(label_map, context),
+        manufacturer_model_name=MODEL_NAME,
+        software_versions=software_versions(context.algorithm),
+        device_serial_number=DEVICE_SERIAL,
+        content_label="AI_" + "".join(c if c.isalnum() else "_" for c in context.pipeline.upper())[:13],
+        content_description=f"{context.pipeline} segmentation (algorithm output)"[:64],
+        omit_empty_frames=True,
+        **kwargs,
+    )

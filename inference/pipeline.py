@@ -1,0 +1,160 @@
+"""The pipeline contract: what a pipeline receives, what it returns.
+
+A pipeline is a class with a ``name``, an ``accepts`` line (shown by ``dicom-node pipelines``) and
+``run(series) -> Result``. It never builds DICOM itself: the writers in :mod:`inference.dicom_out`
+turn a :class:`Result` into SEG / SR / SC objects.
+
+Geometry convention: every per-pixel array in a :class:`Result` (label maps, probabilities, heat maps)
+is indexed ``[frame, row, column]`` in the order of :attr:`Series.frames`, i.e. in the source
+geometry, so the SEG frames lie exactly on the source slices.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.sr.coding import Code
+
+LATERALITY_LEFT = Code("7771000", "SCT", "Left")
+LATERALITY_RIGHT = Code("24028007", "SCT", "Right")
+
+
+@dataclass(frozen=True)
+class FrameRef:
+    """One image plane of the source: the dataset holding it and its 1-based frame number."""
+
+    dataset_index: int
+    frame_number: int
+
+
+@dataclass(frozen=True)
+class Series:
+    """One source series as a pipeline sees it.
+
+    ``pixels`` holds modality values (Rescale Slope/Intercept applied), shape (frames, rows, cols).
+    ``spacing_mm`` is (between slices, between rows, between columns); the first is 0.0 for a single
+    plane; None when the headers give no physical size (then areas are not measured).
+    """
+
+    datasets: list[Dataset]
+    frames: list[FrameRef]
+    pixels: np.ndarray
+    spacing_mm: tuple[float, float, float] | None
+    volume: Any = None  # inference.volume.Volume when the volume loader produced this series
+
+    @property
+    def modality(self) -> str:
+        return str(self.datasets[0].get("Modality", "OT"))
+
+    @property
+    def is_2d(self) -> bool:
+        return len(self.frames) == 1
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Description of one label: coded category and type (both required), optional laterality."""
+
+    label: int
+    name: str
+    category: Code
+    type: Code
+    laterality: Code | None = None  # e.g. SCT 24028007 Right, 7771000 Left
+    anatomic_region: Code | None = None
+    tracking_id: str | None = None  # defaults to the name
+
+
+@dataclass(frozen=True)
+class LabelMap:
+    """Integer labels [frame, row, col] (0 = background) and the segments they stand for.
+
+    ``probabilities`` (optional) has shape (segments, frames, rows, cols) with values in [0, 1], in the
+    order of ``segments``; when given, the SEG is written as FRACTIONAL (probability).
+    """
+
+    labels: np.ndarray
+    segments: Sequence[Segment]
+    probabilities: np.ndarray | None = None
+
+    def segment(self, label: int) -> Segment:
+        for seg in self.segments:
+            if seg.label == label:
+                return seg
+        raise KeyError(f"no segment with label {label}")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A numeric result: concept, value, UCUM unit; ``region`` is a segment label (None = whole image)."""
+
+    concept: Code
+    value: float
+    unit: Code
+    region: int | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A qualitative result: concept, coded value, optional probability; ``region`` as in Measurement.
+
+    The concept must be specific (e.g. SCT Severity); DCM 121071 "Finding", "Finding Site" and
+    "Measurement Method" are reserved by TID 1501 and refused by the SR writer.
+    """
+
+    concept: Code
+    value: Code
+    probability: float | None = None
+    region: int | None = None
+
+
+@dataclass(frozen=True)
+class HeatMap:
+    """A per-pixel saliency map [frame, row, col] in [0, 1] (e.g. Grad-CAM), shown on the SC image."""
+
+    values: np.ndarray
+    name: str = "heat map"
+
+
+@dataclass(frozen=True)
+class Result:
+    """Everything a pipeline says about a series; the writers turn it into SEG / SR / SC."""
+
+    label_map: LabelMap | None = None
+    measurements: Sequence[Measurement] = ()
+    findings: Sequence[Finding] = ()
+    heat_maps: Sequence[HeatMap] = ()
+    summary: Sequence[str] = ()
+    parameters: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AlgorithmInfo:
+    """Algorithm Identification carried by every output (name, version, parameters)."""
+
+    name: str
+    version: str
+    parameters: Mapping[str, str] = field(default_factory=dict)
+
+
+class Pipeline(ABC):
+    """Base class of every pipeline. Subclasses set ``name`` and ``accepts`` and implement ``run``.
+
+    A pipeline object is built once per process (models loaded in ``__init__``) and reused.
+    """
+
+    name: str = ""
+    accepts: str = ""
+
+    @property
+    @abstractmethod
+    def algorithm(self) -> AlgorithmInfo:
+        """Name, version (of code and weights) and parameters written into every output."""
+
+    @abstractmethod
+    def run(self, series: Series) -> Result:
+        """Analyse one series; raise :class:`~dicom_node.errors.PipelineError` when it cannot."""

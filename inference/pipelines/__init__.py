@@ -1,0 +1,1 @@
+"""Built-in pipelines (one module each, exposing ``build(settings) -> Pipeline``)."""

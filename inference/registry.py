@@ -1,0 +1,98 @@
+"""The pipeline registry: the one door through which the node runs a pipeline.
+
+The node depends only on two functions here, and they stay stable:
+
+- :func:`names` lists the known pipelines without importing torch (config validation at start-up);
+- :func:`run_pipeline` runs one pipeline on a folder holding one series (all files of one series
+  revision) and returns the DICOM datasets to send (SEG / SR / SC), fully built and valid.
+
+Pipelines are built once per process and per settings, then reused (models stay in memory).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydicom.dataset import Dataset
+
+from dicom_node.errors import InputError, PipelineError
+
+if TYPE_CHECKING:
+    from inference.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineInfo:
+    name: str
+    accepts: str
+    target: str  # "module:function" building the pipeline object from its settings
+
+
+BUILTIN: dict[str, PipelineInfo] = {
+    "qc": PipelineInfo(
+        name="qc",
+        accepts="any image series (CT, MR, CR/DX, ...): a model-free check of the route",
+        target="inference.pipelines.qc:build",
+    ),
+}
+
+_cache: dict[tuple[str, str], Pipeline] = {}
+_lock = threading.Lock()
+
+
+def names() -> list[str]:
+    return sorted(BUILTIN)
+
+
+def info(name: str) -> PipelineInfo:
+    try:
+        return BUILTIN[name]
+    except KeyError:
+        raise InputError(f"unknown pipeline {name!r}; known: {', '.join(names())}") from None
+
+
+def load(name: str, settings: Mapping[str, Any] | None = None) -> Pipeline:
+    """The pipeline object for ``name`` and ``settings``, built on first use in this process."""
+    target = info(name).target
+    settings = dict(settings or {})
+    key = (name, repr(sorted((k, str(v)) for k, v in settings.items())))
+    with _lock:
+        if key not in _cache:
+            module_name, _, func = target.partition(":")
+            factory = getattr(importlib.import_module(module_name), func)
+            _cache[key] = factory(settings)
+        return _cache[key]
+
+
+def run_pipeline(name: str, series_dir: Path, settings: Mapping[str, Any] | None = None) -> list[Dataset]:
+    """Run pipeline ``name`` on the series in ``series_dir``; return the output datasets.
+
+    Raises InputError when the folder holds no usable series, PipelineError when the pipeline fails.
+    """
+    from inference.dicom_out import write_outputs
+    from inference.series_reader import read_series
+
+    pipeline = load(name, settings)
+    started = time.monotonic()
+    series = read_series(Path(series_dir))
+    try:
+        result = pipeline.run(series)
+        outputs = write_outputs(series, result, name, pipeline.algorithm)
+    except (InputError, PipelineError):
+        raise
+    except Exception as exc:  # a pipeline bug must fail the job with a reason, not the worker
+        raise PipelineError(f"pipeline {name} failed: {type(exc).__name__}: {exc}") from exc
+    log.info(
+        "pipeline finished",
+        extra={"pipeline": name, "outputs": len(outputs), "seconds": round(time.monotonic() - started, 3)},
+    )
+    return outputs

@@ -1,0 +1,168 @@
+"""The DICOM writers on a rich result: several segments with laterality, fractional SEG, findings with
+probabilities, whole-image measurements, heat maps; written, read back from bytes, parsed by highdicom."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pytest
+from pydicom.sr.coding import Code
+
+from dicom_node import UID_ROOT
+from dicom_node.errors import PipelineError
+from inference.dicom_out import new_context, write_outputs, write_seg
+from inference.pipeline import (
+    LATERALITY_LEFT,
+    LATERALITY_RIGHT,
+    AlgorithmInfo,
+    Finding,
+    HeatMap,
+    LabelMap,
+    Measurement,
+    Result,
+    Segment,
+    Series,
+)
+from inference.series_reader import read_series
+from tests.inference.dicom_checks import assert_valid, roundtrip, sr_text_values
+from tests.inference.pipeline_series import write_projection, write_slices
+
+STRUCTURE = Code("91723000", "SCT", "Anatomical Structure")
+LUNG = Code("39607008", "SCT", "Lung")
+VOLUME = Code("118565006", "SCT", "Volume")
+MEAN = Code("373098007", "SCT", "Mean")
+CM3 = Code("cm3", "UCUM", "cubic centimeter")
+HU = Code("[hnsf'U]", "UCUM", "Hounsfield unit")
+SEVERITY = Code("246112005", "SCT", "Severity")
+NORMAL = Code("255604002", "SCT", "Mild")
+ABNORMAL = Code("24484000", "SCT", "Severe")
+ALGORITHM = AlgorithmInfo(name="test-net", version="2.1", parameters={"threshold": "0.5"})
+
+
+def _halves(series: Series) -> np.ndarray:
+    labels = np.zeros(series.pixels.shape, np.uint8)
+    body = series.pixels > series.pixels.mean()
+    cols = series.pixels.shape[2]
+    labels[:, :, : cols // 2][body[:, :, : cols // 2]] = 1
+    labels[:, :, cols // 2 :][body[:, :, cols // 2 :]] = 2
+    return labels
+
+
+def _result(series: Series, probabilities: np.ndarray | None = None) -> Result:
+    segments = [
+        Segment(1, "Left lung", STRUCTURE, LUNG, laterality=LATERALITY_LEFT, anatomic_region=LUNG),
+        Segment(2, "Right lung", STRUCTURE, LUNG, laterality=LATERALITY_RIGHT, tracking_id="lung-R"),
+    ]
+    return Result(
+        label_map=LabelMap(labels=_halves(series), segments=segments, probabilities=probabilities),
+        measurements=[
+            Measurement(VOLUME, 12.5, CM3, region=1),
+            Measurement(VOLUME, 13.25, CM3, region=2),
+            Measurement(MEAN, 40.0, HU),
+        ],
+        findings=[
+            Finding(SEVERITY, NORMAL, probability=0.8, region=1),
+            Finding(SEVERITY, ABNORMAL, probability=0.3),
+            Finding(SEVERITY, NORMAL, probability=0.6),
+        ],
+        heat_maps=[HeatMap(values=np.clip(series.pixels / max(float(series.pixels.max()), 1.0), 0, 1))],
+        summary=["Test summary line"],
+    )
+
+
+@pytest.fixture
+def ct(tmp_path: Path) -> Series:
+    write_slices(tmp_path / "ct", frames=5)
+    return read_series(tmp_path / "ct")
+
+
+def test_binary_seg_with_laterality_round_trips(ct: Series, tmp_path: Path) -> None:
+    result = _result(ct)
+    seg_ds, _, _ = write_outputs(ct, result, "test", ALGORITHM)
+    assert assert_valid(seg_ds, tmp_path) == []
+    seg = hd.seg.Segmentation.from_dataset(roundtrip(seg_ds))
+    assert seg.segmentation_type == hd.seg.SegmentationTypeValues.BINARY
+    assert seg.get_segment_numbers() == [1, 2]
+    left, right = seg.get_segment_description(1), seg.get_segment_description(2)
+    assert left.segment_label == "Left lung" and right.tracking_id == "lung-R"
+    assert left.tracking_uid.startswith(UID_ROOT)
+    assert left.segmented_property_type.value == "39607008"
+    modifier = seg_ds.SegmentSequence[0].SegmentedPropertyTypeCodeSequence[0]
+    assert modifier.SegmentedPropertyTypeModifierCodeSequence[0].CodeValue == "7771000"
+    assert seg_ds.SegmentSequence[0].AnatomicRegionSequence[0].CodeValue == "39607008"
+    algorithm = seg_ds.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0]
+    assert algorithm.AlgorithmName == "test-net" and algorithm.AlgorithmVersion == "2.1"
+    uids = [str(ct.datasets[f.dataset_index].SOPInstanceUID) for f in ct.frames]
+    back = seg.get_pixels_by_source_instance(source_sop_instance_uids=uids, segment_numbers=[1, 2])
+    assert np.array_equal(back[..., 0] > 0, result.label_map.labels == 1)  # type: ignore[union-attr]
+    assert np.array_equal(back[..., 1] > 0, result.label_map.labels == 2)  # type: ignore[union-attr]
+
+
+def test_fractional_seg_from_probabilities(ct: Series, tmp_path: Path) -> None:
+    labels = _halves(ct)
+    probabilities = np.stack([(labels == 1) * 0.75, (labels == 2) * 0.5]).astype(np.float32)
+    result = _result(ct, probabilities=probabilities)
+    seg_ds = write_seg(ct, result.label_map, new_context("test", ALGORITHM))  # type: ignore[arg-type]
+    assert assert_valid(seg_ds, tmp_path) == []
+    seg = hd.seg.Segmentation.from_dataset(roundtrip(seg_ds))
+    assert seg.segmentation_type == hd.seg.SegmentationTypeValues.FRACTIONAL
+    uids = [str(ct.datasets[f.dataset_index].SOPInstanceUID) for f in ct.frames]
+    back = seg.get_pixels_by_source_instance(
+        source_sop_instance_uids=uids, segment_numbers=[1, 2], rescale_fractional=True
+    )
+    assert back[..., 0].max() == pytest.approx(0.75, abs=1 / 255)
+    assert back[..., 1].max() == pytest.approx(0.5, abs=1 / 255)
+
+
+def test_sr_groups_measurements_findings_and_references(ct: Series, tmp_path: Path) -> None:
+    seg_ds, sr_ds, sc_ds = write_outputs(ct, _result(ct), "test", ALGORITHM)
+    for ds in (sr_ds, sc_ds):
+        assert assert_valid(ds, tmp_path) == []
+    sr = hd.sr.Comprehensive3DSR.from_dataset(roundtrip(sr_ds))
+    regions = sr.content.get_volumetric_roi_measurement_groups()
+    assert [g.tracking_identifier for g in regions] == ["Left lung", "lung-R"]
+    assert len({g.tracking_uid for g in regions}) == 2
+    for group, number in zip(regions, (1, 2), strict=True):
+        ref = group.referenced_segment
+        assert ref.referenced_sop_instance_uid == seg_ds.SOPInstanceUID
+        assert ref.referenced_segment_numbers == [number] or ref.referenced_segment_numbers == number
+    left = {m.name.meaning: m.value for m in regions[0].get_measurements()}
+    assert left == {"Volume": pytest.approx(12.5), "Probability": pytest.approx(0.8)}
+    [evaluation] = regions[0].get_qualitative_evaluations()
+    assert evaluation.value.value == NORMAL.value
+    assert regions[1].get_measurements()[0].value == pytest.approx(13.25)
+    whole = sr.content.get_image_measurement_groups()
+    assert len(whole) == 2  # two whole-image probabilities: one group each
+    first = {m.name.meaning: m.value for m in whole[0].get_measurements()}
+    assert first == {"Mean": pytest.approx(40.0), "Probability": pytest.approx(0.3)}
+    assert "NOT FOR DIAGNOSTIC USE" in " ".join(sr_text_values(sr_ds))
+    assert "threshold=0.5" in sr_text_values(sr_ds)
+
+
+def test_projection_without_geometry_gets_region_groups_on_source_images(tmp_path: Path) -> None:
+    write_projection(tmp_path / "dx")
+    series = read_series(tmp_path / "dx")
+    outputs = write_outputs(series, _result(series), "test", ALGORITHM)
+    assert [ds.Modality for ds in outputs] == ["SR", "OT"]
+    for ds in outputs:
+        assert assert_valid(ds, tmp_path) == []
+    sr = hd.sr.Comprehensive3DSR.from_dataset(roundtrip(outputs[0]))
+    groups = sr.content.get_image_measurement_groups()
+    assert [g.tracking_identifier for g in groups[:2]] == ["Left lung", "lung-R"]
+
+
+def test_seg_refuses_an_empty_or_misshaped_label_map(ct: Series) -> None:
+    context = new_context("test", ALGORITHM)
+    segment = Segment(1, "x", STRUCTURE, LUNG)
+    with pytest.raises(PipelineError, match="empty"):
+        write_seg(ct, LabelMap(np.zeros(ct.pixels.shape, np.uint8), [segment]), context)
+    with pytest.raises(PipelineError, match="shape"):
+        write_seg(ct, LabelMap(np.ones((1, 2, 3), np.uint8), [segment]), context)
+
+
+def test_reserved_concept_for_a_finding_is_refused(ct: Series) -> None:
+    result = Result(findings=[Finding(Code("121071", "DCM", "Finding"), NORMAL)])
+    with pytest.raises(PipelineError, match="121071"):
+        write_outputs(ct, result, "test", ALGORITHM)
