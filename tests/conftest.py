@@ -1,0 +1,67 @@
+"""Session-wide fixtures: one real Orthanc per session, in-process nodes, generated studies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dicom_node.node import Node
+from dicom_node.samples import Patient, ct_series
+from tests.support.node import make_config
+from tests.support.orthanc import Orthanc
+
+
+@pytest.fixture(scope="session")
+def orthanc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
+    server = Orthanc(tmp_path_factory.mktemp("orthanc"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def orthanc(orthanc_server: Orthanc) -> Iterator[Orthanc]:
+    """The session's Orthanc, emptied, running and accepting everything for this test."""
+    if not orthanc_server.running:
+        orthanc_server.start()
+    orthanc_server.clear()
+    yield orthanc_server
+    if not orthanc_server.running:
+        orthanc_server.start()
+    orthanc_server.refuse_modalities("")
+
+
+@pytest.fixture
+def pacs_destination(orthanc: Orthanc) -> dict[str, Any]:
+    return {
+        "pacs": {
+            "host": "127.0.0.1",
+            "port": orthanc.dicom_port,
+            "ae_title": orthanc.ae_title,
+            "timeout_s": 5,
+        }
+    }
+
+
+@pytest.fixture
+def start_node(tmp_path: Path) -> Iterator[Callable[..., Node]]:
+    """Start an in-process node with test defaults plus the given config sections."""
+    started: list[Node] = []
+
+    def _start(**sections: Any) -> Node:
+        node = Node(make_config(tmp_path / f"node{len(started)}", **sections))
+        node.start()
+        started.append(node)
+        return node
+
+    yield _start
+    for node in started:
+        node.stop()
+
+
+@pytest.fixture
+def ct_files(tmp_path: Path) -> list[Path]:
+    return ct_series(tmp_path / "ct", Patient(), slices=6, size=64)

@@ -1,0 +1,132 @@
+"""A real Orthanc (Debian package) as the PACS: temporary config, ports and storage; REST to inspect."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.support.ports import free_port, port_open, wait_for
+
+# Rejects instances while a flag file exists and the instance's modality is listed in it, so a test can
+# make the real PACS answer C-STORE with a failure status for some objects.
+_FILTER_LUA = """
+function ReceivedInstanceFilter(dicom, origin, info)
+  local f = io.open("{flag}", "r")
+  if f == nil then return true end
+  local refused = f:read("*a")
+  f:close()
+  local modality = dicom.Modality or ""
+  if string.find(refused, "[" .. modality .. "]", 1, true) then return false end
+  return true
+end
+"""
+
+
+class Orthanc:
+    def __init__(self, workdir: Path, ae_title: str = "ORTHANC") -> None:
+        self.workdir = workdir
+        self.ae_title = ae_title
+        self.dicom_port = free_port()
+        self.http_port = free_port()
+        self.refuse_flag = workdir / "refuse-modalities"
+        self._process: subprocess.Popen[bytes] | None = None
+        self.log = workdir / "orthanc.log"
+
+    def _write_config(self) -> Path:
+        lua = self.workdir / "filter.lua"
+        lua.write_text(_FILTER_LUA.replace("{flag}", str(self.refuse_flag)))
+        config = {
+            "Name": "test-pacs",
+            "StorageDirectory": str(self.workdir / "db"),
+            "IndexDirectory": str(self.workdir / "db"),
+            "HttpPort": self.http_port,
+            "DicomPort": self.dicom_port,
+            "DicomAet": self.ae_title,
+            "DicomCheckCalledAet": False,
+            "RemoteAccessAllowed": False,
+            "AuthenticationEnabled": False,
+            "HttpServerEnabled": True,
+            "OrthancExplorerEnabled": False,
+            "WebDavEnabled": False,
+            "Plugins": [],
+            "LuaScripts": [str(lua)],
+            "UnknownSopClassAccepted": True,
+            "DicomAlwaysAllowStore": True,
+            "DicomAlwaysAllowEcho": True,
+            "StableAge": 1,
+            "OverwriteInstances": True,
+        }
+        path = self.workdir / "orthanc.json"
+        path.write_text(json.dumps(config, indent=2))
+        return path
+
+    def start(self) -> None:
+        exe = shutil.which("Orthanc")
+        if exe is None:
+            raise RuntimeError("Orthanc (Debian package orthanc) is not installed; run `make system-deps`")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config = self._write_config()
+        log = self.log.open("ab")
+        self._process = subprocess.Popen([exe, str(config)], stdout=log, stderr=log, cwd=self.workdir)
+        wait_for(self._ready, timeout=60, what="Orthanc REST and DICOM ports")
+
+    def _ready(self) -> bool:
+        if self._process is not None and self._process.poll() is not None:
+            raise RuntimeError(f"Orthanc exited with {self._process.returncode}; see {self.log}")
+        if not (port_open(self.http_port) and port_open(self.dicom_port)):
+            return False
+        try:
+            self.get("/system")
+            return True
+        except (urllib.error.URLError, ConnectionError):
+            return False
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    # -- REST -----------------------------------------------------------------------------------
+    def _request(self, method: str, path: str, body: bytes | None = None) -> bytes:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", data=body, method=method)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return bytes(response.read())
+
+    def get(self, path: str) -> Any:
+        return json.loads(self._request("GET", path))
+
+    def file(self, instance_id: str) -> bytes:
+        return self._request("GET", f"/instances/{instance_id}/file")
+
+    def instances(self) -> list[dict[str, Any]]:
+        """Every stored instance with its main tags (one REST call per instance; fine for tests)."""
+        return [self.get(f"/instances/{i}") for i in self.get("/instances")]
+
+    def sop_instance_uids(self) -> list[str]:
+        return [str(i["MainDicomTags"]["SOPInstanceUID"]) for i in self.instances()]
+
+    def clear(self) -> None:
+        for patient in self.get("/patients"):
+            self._request("DELETE", f"/patients/{patient}")
+        self.refuse_modalities("")
+
+    def refuse_modalities(self, modalities: str) -> None:
+        """Make Orthanc refuse instances of these modalities ('' = accept everything again)."""
+        if modalities:
+            self.refuse_flag.write_text("".join(f"[{m}]" for m in modalities.split(",")))
+        elif self.refuse_flag.exists():
+            self.refuse_flag.unlink()
