@@ -182,6 +182,37 @@ class LoggingConfig(_Strict):
     file: Path | None = None
 
 
+class WebConfig(_Strict):
+    """The operations web server: dashboard, REST API, /metrics, /healthz, /readyz."""
+
+    enabled: bool = True
+    bind: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535, description="0 = any free port (logged at start)")
+    show_phi: bool = Field(default=False, description="show patient name, ID and birth date on pages")
+    tokens: list[SecretStr] = Field(
+        default_factory=list, description="API tokens for actions (Authorization: Bearer <token>)"
+    )
+    users: dict[str, SecretStr] = Field(
+        default_factory=dict, description="login name -> argon2 or bcrypt password hash (never a password)"
+    )
+
+    @field_validator("tokens")
+    @classmethod
+    def _long_tokens(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for i, token in enumerate(value):
+            if len(token.get_secret_value()) < 16:
+                raise ValueError(f"tokens[{i}]: a token needs at least 16 characters")
+        return value
+
+    @field_validator("users")
+    @classmethod
+    def _hashed(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name, secret in value.items():
+            if not secret.get_secret_value().startswith(("$argon2", "$2a$", "$2b$", "$2y$")):
+                raise ValueError(f"{name}: give an argon2 or bcrypt hash, never a plain password")
+        return value
+
+
 class Config(_Strict):
     node: NodeConfig = Field(default_factory=NodeConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
@@ -193,6 +224,7 @@ class Config(_Strict):
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:

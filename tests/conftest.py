@@ -31,7 +31,6 @@ def orthanc(orthanc_server: Orthanc) -> Iterator[Orthanc]:
     yield orthanc_server
     if not orthanc_server.running:
         orthanc_server.start()
-    orthanc_server.refuse_modalities("")
 
 
 @pytest.fixture

@@ -122,12 +122,14 @@ class Receiver:
                 "association_rejected", calling_ae=calling, host=host, reason="calling AE not allowed"
             )
             assoc.acse.send_reject(0x01, 0x01, 0x03)  # permanent, service user, calling AE not recognised
+            assoc.kill()  # wait until the A-ASSOCIATE-RJ is on the wire before the socket closes
             return
         if not self.storage.has_room():
             log.warning(
                 "association_rejected", calling_ae=calling, host=host, reason="free space below floor"
             )
             assoc.acse.send_reject(0x02, 0x03, 0x02)  # transient, provider (presentation), local limit
+            assoc.kill()
 
     def _on_established(self, event: Event) -> None:
         with self._lock:

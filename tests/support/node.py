@@ -59,6 +59,7 @@ class NodeProcess:
 
     def __init__(self, workdir: Path, **sections: Any) -> None:
         self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.config_path = workdir / "node.yaml"
         self.data = node_config(workdir, port=self.port, **sections)

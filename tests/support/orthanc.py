@@ -12,20 +12,6 @@ from typing import Any
 
 from tests.support.ports import free_port, port_open, wait_for
 
-# Rejects instances while a flag file exists and the instance's modality is listed in it, so a test can
-# make the real PACS answer C-STORE with a failure status for some objects.
-_FILTER_LUA = """
-function ReceivedInstanceFilter(dicom, origin, info)
-  local f = io.open("{flag}", "r")
-  if f == nil then return true end
-  local refused = f:read("*a")
-  f:close()
-  local modality = dicom.Modality or ""
-  if string.find(refused, "[" .. modality .. "]", 1, true) then return false end
-  return true
-end
-"""
-
 
 class Orthanc:
     def __init__(self, workdir: Path, ae_title: str = "ORTHANC") -> None:
@@ -33,13 +19,10 @@ class Orthanc:
         self.ae_title = ae_title
         self.dicom_port = free_port()
         self.http_port = free_port()
-        self.refuse_flag = workdir / "refuse-modalities"
         self._process: subprocess.Popen[bytes] | None = None
         self.log = workdir / "orthanc.log"
 
     def _write_config(self) -> Path:
-        lua = self.workdir / "filter.lua"
-        lua.write_text(_FILTER_LUA.replace("{flag}", str(self.refuse_flag)))
         config = {
             "Name": "test-pacs",
             "StorageDirectory": str(self.workdir / "db"),
@@ -54,7 +37,6 @@ class Orthanc:
             "OrthancExplorerEnabled": False,
             "WebDavEnabled": False,
             "Plugins": [],
-            "LuaScripts": [str(lua)],
             "UnknownSopClassAccepted": True,
             "DicomAlwaysAllowStore": True,
             "DicomAlwaysAllowEcho": True,
@@ -122,11 +104,3 @@ class Orthanc:
     def clear(self) -> None:
         for patient in self.get("/patients"):
             self._request("DELETE", f"/patients/{patient}")
-        self.refuse_modalities("")
-
-    def refuse_modalities(self, modalities: str) -> None:
-        """Make Orthanc refuse instances of these modalities ('' = accept everything again)."""
-        if modalities:
-            self.refuse_flag.write_text("".join(f"[{m}]" for m in modalities.split(",")))
-        elif self.refuse_flag.exists():
-            self.refuse_flag.unlink()

@@ -1,0 +1,84 @@
+"""Operator actions other than retry (which the ledger owns): discard a job, C-ECHO a destination."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from pynetdicom import AE
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from sqlalchemy import insert, select, update
+
+from dicom_node.config import DestinationConfig
+from dicom_node.ledger import Ledger
+from dicom_node.ledger import schema as t
+from dicom_node.network.tls import client_context
+
+DISCARDABLE = ("failed", "queued", "produced")
+
+
+class JobStateConflict(Exception):
+    """The job is in a state the action does not apply to."""
+
+
+def discard_job(ledger: Ledger, job_id: int, operator: str) -> str:
+    """Discard a job that is not being worked on (failed, queued, produced); raises KeyError/conflict."""
+    now = time.time()
+    with ledger.engine.begin() as conn:
+        state = conn.execute(select(t.jobs.c.state).where(t.jobs.c.id == job_id)).scalar_one_or_none()
+        if state is None:
+            raise KeyError(job_id)
+        changed = conn.execute(
+            update(t.jobs)
+            .where(t.jobs.c.id == job_id, t.jobs.c.state.in_(DISCARDABLE))
+            .values(state="discarded", lease_owner=None, lease_expires_at=None, updated_at=now)
+        ).rowcount
+        if not changed:
+            raise JobStateConflict(
+                f"job {job_id} is {state}; only {', '.join(DISCARDABLE)} jobs can be discarded"
+            )
+        conn.execute(
+            insert(t.events).values(
+                ts=now,
+                level="info",
+                kind="discard",
+                job_id=job_id,
+                message=f"discarded by an operator ({operator}): {state} → discarded",
+            )
+        )
+    return "discarded"
+
+
+@dataclass(frozen=True)
+class EchoResult:
+    ok: bool
+    status: int | None
+    message: str
+    seconds: float
+
+
+def echo(destination: DestinationConfig, calling_ae: str) -> EchoResult:
+    """C-ECHO the destination with the calling AE the node sends results with."""
+    started = time.monotonic()
+    ae = AE(ae_title=destination.calling_ae_title or calling_ae)
+    ae.add_requested_context(Verification)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = destination.timeout_s
+    tls_args = (client_context(destination.tls), destination.host) if destination.tls else None
+    try:
+        assoc = ae.associate(
+            destination.host, destination.port, ae_title=destination.ae_title, tls_args=tls_args
+        )
+    except OSError as exc:
+        return EchoResult(False, None, f"cannot connect: {exc}", time.monotonic() - started)
+    if not assoc.is_established:
+        reason = "association rejected" if assoc.is_rejected else "no association (nothing listening?)"
+        return EchoResult(False, None, reason, time.monotonic() - started)
+    try:
+        response = assoc.send_c_echo()
+    finally:
+        assoc.release()
+    code = int(response.Status) if response and "Status" in response else None
+    if code == 0:
+        return EchoResult(True, 0, "C-ECHO success", time.monotonic() - started)
+    message = "no response" if code is None else f"C-ECHO status 0x{code:04X}"
+    return EchoResult(False, code, message, time.monotonic() - started)
