@@ -99,7 +99,7 @@ def parse_header(encoded: bytes) -> Header:
 @dataclass
 class _Pending:
     record: InstanceRecord
-    folder: Path
+    folders: set[Path]
     future: Future[IngestResult]
 
 
@@ -128,7 +128,7 @@ class Ingestor:
         path = self.storage.instance_path(
             header.study_instance_uid, header.series_instance_uid, header.sop_instance_uid
         )
-        self.storage.write_atomic(path, encoded)
+        folders = self.storage.write_atomic(path, encoded)
         record = InstanceRecord(
             sop_instance_uid=header.sop_instance_uid,
             sop_class_uid=header.sop_class_uid,
@@ -144,7 +144,7 @@ class Ingestor:
             expected_frames=header.expected_frames,
         )
         future: Future[IngestResult] = Future()
-        self._queue.put(_Pending(record, path.parent, future))
+        self._queue.put(_Pending(record, folders, future))
         return future.result()
 
     def _commit_loop(self) -> None:
@@ -163,9 +163,7 @@ class Ingestor:
                     break
                 batch.append(item)
             try:
-                folders = {p.folder for p in batch}
-                folders |= {f.parent for f in folders} | {f.parent.parent for f in folders}
-                self.storage.sync_dirs(folders)
+                self.storage.sync_dirs(set().union(*(p.folders for p in batch)))
                 results = self.ledger.record_instances([p.record for p in batch])
             except Exception as exc:  # the waiting handlers turn this into a failure status
                 log.error("ingest_commit_failed", error=str(exc), batch=len(batch))

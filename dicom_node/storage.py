@@ -97,14 +97,24 @@ class Storage:
         return self.jobs / str(job_id)
 
     # -- writing --------------------------------------------------------------------------------
-    def write_atomic(self, path: Path, data: bytes | memoryview) -> None:
-        """Write ``data`` to ``path`` atomically (temp file, fsync, rename). Folder sync is separate."""
+    def write_atomic(self, path: Path, data: bytes | memoryview) -> set[Path]:
+        """Write ``data`` to ``path`` atomically (temp file, fsync, rename).
+
+        Returns the folders whose entries changed and must be fsynced (by :meth:`sync_dirs`, batched by
+        the caller): the file's folder, plus each parent of a folder this write created.
+        """
+        created: set[Path] = set()
+        folder = path.parent
+        while not folder.exists() and folder != self.root:
+            created.add(folder.parent)
+            folder = folder.parent
         try:
             write_file_atomic(path, data, fsync=self.fsync)
         except StorageFullError:
             raise StorageFullError(f"no space left on {self.root}") from None
         except StorageError:
             raise StorageError(f"cannot write into {self.relative(path.parent)}") from None
+        return {path.parent} | created
 
     def sync_dirs(self, folders: set[Path]) -> None:
         """fsync folders so that renames inside them survive a crash (also their new parents)."""

@@ -188,18 +188,17 @@ def test_out_of_space_refuses_association_and_store(
     assert _instances(node) == []
 
 
-def test_store_refused_with_a700_when_below_floor(
-    start_node: Callable[..., Node], ct_files: list[Path]
-) -> None:
+def test_store_refused_with_a700_when_below_floor(start_node: Callable[..., Node], tmp_path: Path) -> None:
     node = start_node()
-    # associations are still accepted (free space is checked without the incoming size),
-    # but the instance itself would cross the floor: 0xA700 out of resources.
-    node.storage.min_free_bytes = node.storage.free_bytes() - 1
+    big = dcmread(ct_series(tmp_path / "big", slices=1, size=1024)[0])  # a 2 MB instance
     ae = AE(ae_title="TESTSCU")
     ae.add_requested_context(CTImageStorage)
     assoc = ae.associate("127.0.0.1", node.port, ae_title="AI_NODE")
     assert assoc.is_established
-    status = assoc.send_c_store(dcmread(ct_files[0]))
+    # the association was accepted (free space is above the floor), but this instance would cross it:
+    # 0xA700 out of resources. The 1 MB margin keeps other writers on the disk from changing the outcome.
+    node.storage.min_free_bytes = node.storage.free_bytes() - 1024**2
+    status = assoc.send_c_store(big)
     assoc.release()
     assert int(status.Status) == 0xA700
     assert _instances(node) == []
