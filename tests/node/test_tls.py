@@ -1,0 +1,102 @@
+"""DICOM TLS: DCMTK echoscu/storescu with +tls against the node, with a test CA."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dicom_node.node import Node
+from tests.support.dcmtk import echoscu, storescu
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("pki")
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+        "-keyout",
+        str(d / "ca.key"),
+        "-out",
+        str(d / "ca.crt"),
+    )
+    for name in ("node", "client"):
+        _openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            f"/CN={name}",
+            "-keyout",
+            str(d / f"{name}.key"),
+            "-out",
+            str(d / f"{name}.csr"),
+        )
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            str(d / f"{name}.csr"),
+            "-CA",
+            str(d / "ca.crt"),
+            "-CAkey",
+            str(d / "ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            str(d / f"{name}.crt"),
+        )
+    return d
+
+
+def test_tls_required_and_verified(start_node: Callable[..., Node], pki: Path, ct_files: list[Path]) -> None:
+    node = start_node(
+        node={
+            "tls": {
+                "cert": str(pki / "node.crt"),
+                "key": str(pki / "node.key"),
+                "ca": str(pki / "ca.crt"),
+                "require_client_cert": True,
+            }
+        }
+    )
+    tls = ["+tls", str(pki / "client.key"), str(pki / "client.crt"), "+cf", str(pki / "ca.crt")]
+    assert echoscu(node.port, *tls).returncode == 0
+    stored = storescu(node.port, ct_files, *tls)
+    assert stored.returncode == 0, stored.stderr
+    assert node.ledger.counts()["instances"] == len(ct_files)
+    assert echoscu(node.port).returncode != 0  # a plain connection is refused
+    # a client without a certificate signed by our CA is refused too
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=intruder",
+        "-keyout",
+        str(pki / "intruder.key"),
+        "-out",
+        str(pki / "intruder.crt"),
+    )
+    intruder = ["+tls", str(pki / "intruder.key"), str(pki / "intruder.crt"), "+cf", str(pki / "ca.crt")]
+    assert echoscu(node.port, *intruder).returncode != 0
