@@ -6,8 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WHEELS ?= /opt/wheels
 PIP_LINKS := $(if $(wildcard $(WHEELS)),--find-links $(WHEELS),)
-# Debian packages the tests talk to: DCMTK (storescu/storescp/echoscu), dicom3tools (dciodvfy), Orthanc.
-SYSTEM_TOOLS := storescu:dcmtk dciodvfy:dicom3tools Orthanc:orthanc
+# Debian packages the tests talk to: DCMTK (storescu/storescp/echoscu), dicom3tools (dciodvfy), Orthanc,
+# Chromium (driven by Playwright for the dashboard tests; no browser download), OpenSSL (test CA for TLS).
+SYSTEM_TOOLS := storescu:dcmtk dciodvfy:dicom3tools Orthanc:orthanc chromium:chromium openssl:openssl
 
 .PHONY: all venv system-deps demo test lint typecheck pytest bench clean
 

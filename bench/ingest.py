@@ -80,6 +80,7 @@ def start_node(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
         "storage": {"path": str(workdir / "node"), "min_free_gb": 0.5},
         "series": {"complete_after_s": 3600},
         "logging": {"level": "warning", "file": str(workdir / "node.log")},
+        "web": {"enabled": False},
     }
     path = workdir / "node.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -169,7 +169,7 @@ def rule_test(
     try:
         return run_rule_test(parts.rules, data, parts.config.web.show_phi)
     except UnreadableUpload as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(422, str(exc)) from None
 
 
 @router.get("/destinations", response_model=list[schemas.DestinationOut])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 
@@ -42,7 +43,12 @@ def _size(n: float | None) -> str:
     return f"{value:.1f} TiB"
 
 
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
 templates.env.filters["when"] = _when
+templates.env.filters["pretty"] = _pretty
 templates.env.filters["size"] = _size
 
 
@@ -65,8 +71,9 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
-def _to_login(request: Request) -> RedirectResponse:
-    return RedirectResponse(f"/login?next={request.url.path}", status_code=status.HTTP_303_SEE_OTHER)
+def _to_login(back: str) -> RedirectResponse:
+    """Actions without a valid login go to the login page, which comes back to ``back`` (a page)."""
+    return RedirectResponse(f"/login?next={back}", status_code=status.HTTP_303_SEE_OTHER)
 
 
 def _form_operator(request: Request, csrf: str) -> Operator | None:
@@ -135,7 +142,7 @@ def job_page(request: Request, job_id: Id) -> HTMLResponse:
 @router.post("/jobs/{job_id}/retry")
 def retry_form(request: Request, job_id: Id, csrf: Annotated[str, Form()] = "") -> Response:
     if _form_operator(request, csrf) is None:
-        return _to_login(request)
+        return _to_login(f"/jobs/{job_id}")
     retry(_parts(request), job_id)
     return RedirectResponse(f"/jobs/{job_id}?done=retried", status_code=status.HTTP_303_SEE_OTHER)
 
@@ -144,7 +151,7 @@ def retry_form(request: Request, job_id: Id, csrf: Annotated[str, Form()] = "") 
 def discard_form(request: Request, job_id: Id, csrf: Annotated[str, Form()] = "") -> Response:
     operator = _form_operator(request, csrf)
     if operator is None:
-        return _to_login(request)
+        return _to_login(f"/jobs/{job_id}")
     discard(_parts(request), job_id, operator)
     return RedirectResponse(f"/jobs/{job_id}?done=discarded", status_code=status.HTTP_303_SEE_OTHER)
 
@@ -166,7 +173,7 @@ def rules_test_form(request: Request, file: UploadFile) -> HTMLResponse:
             result = run_rule_test(parts.rules, data, parts.config.web.show_phi)
         except UnreadableUpload as exc:
             error = str(exc)
-    code = status.HTTP_200_OK if error is None else status.HTTP_422_UNPROCESSABLE_ENTITY
+    code = status.HTTP_200_OK if error is None else 422
     return render(request, "rules.html", code, rules=views.rules(parts), result=result, error=error)
 
 
@@ -181,7 +188,7 @@ def echo_form(
 ) -> Response:
     parts = _parts(request)
     if _form_operator(request, csrf) is None:
-        return RedirectResponse("/login?next=/destinations", status_code=status.HTTP_303_SEE_OTHER)
+        return _to_login("/destinations")
     destination = parts.config.destinations.get(name)
     if destination is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"destination {name!r} not found")

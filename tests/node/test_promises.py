@@ -39,11 +39,19 @@ def test_kill9_during_ingest_loses_no_acknowledged_instance(tmp_path: Path, seed
         stderr=subprocess.STDOUT,
         text=True,
     )
-    time.sleep(random.Random(seed).uniform(0.3, 1.5))  # a seeded point in the middle of the transfer
-    node.kill9()
-    output, _ = sender.communicate(timeout=120)
-    acked = acknowledged_files(output)
-    assert 0 < len(acked) < len(files), "the kill should land mid-transfer; adjust the schedule"
+    assert sender.stdout is not None
+    kill_after = random.Random(seed).randint(5, len(files) - 20)  # a seeded point mid-transfer
+    lines: list[str] = []
+    successes = 0
+    for line in sender.stdout:
+        lines.append(line)
+        successes += "Received Store Response (Success)" in line
+        if successes >= kill_after:
+            node.kill9()
+            break
+    rest, _ = sender.communicate(timeout=120)
+    acked = acknowledged_files("".join(lines) + rest)
+    assert kill_after <= len(acked) < len(files)
 
     node.start()  # restart on the same storage and ledger
     recorded = _ledger_instances(node)

@@ -29,6 +29,7 @@ def node_config(workdir: Path, port: int = 0, **sections: Any) -> dict[str, Any]
         "dispatch": {"backoff_initial_s": 0.5, "backoff_max_s": 2.0, "max_attempts": 30},
         "execution": {"workers": 2, "lease_s": 30},
         "logging": {"level": "info", "file": str(workdir / "node.log")},
+        "web": {"port": 0},
     }
     for key, value in sections.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
