@@ -130,6 +130,9 @@ class Result:
     heat_maps: Sequence[HeatMap] = ()
     summary: Sequence[str] = ()
     parameters: Mapping[str, str] = field(default_factory=dict)
+    # Optional RGB uint8 (rows, cols, 3) picture the pipeline drew itself (e.g. a colour photograph
+    # with graded tiles outlined); when given, the SC shows it instead of the grey key frame + overlays.
+    key_image: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,11 @@ class PipelineInfo:
 
 
 BUILTIN: dict[str, PipelineInfo] = {
+    "dermatitis": PipelineInfo(
+        name="dermatitis",
+        accepts="skin photographs (VL Photographic / Secondary Capture, modality XC/OT/SC; RGB or YBR, JPEG)",
+        target="inference.pipelines.dermatitis.pipeline:build",
+    ),
     "qc": PipelineInfo(
         name="qc",
         accepts="any image series (CT, MR, CR/DX, ...): a model-free check of the route",

@@ -11,8 +11,12 @@ import importlib
 
 from dicom_node.errors import InputError
 
-TRAINERS: dict[str, str] = {}
-EVALUATORS: dict[str, str] = {}
+TRAINERS: dict[str, str] = {
+    "dermatitis": "inference.pipelines.dermatitis.train",
+}
+EVALUATORS: dict[str, str] = {
+    "dermatitis": "inference.pipelines.dermatitis.evaluate",
+}
 
 
 def add_pipeline_subcommands(parser: argparse.ArgumentParser, table: dict[str, str]) -> None:

@@ -90,7 +90,8 @@ def write_sc(series: Series, result: Result, context: OutputContext) -> hd.sc.SC
     """Build the Secondary Capture key image for ``result``."""
     index = key_frame(series, result)
     source = series.datasets[series.frames[index].dataset_index]
-    pixels = compose(overlay(series, result, index), summary_lines(result, context))
+    picture = result.key_image if result.key_image is not None else overlay(series, result, index)
+    pixels = compose(picture, summary_lines(result, context))
     kwargs = equipment_kwargs(context, "SC", source)
     laterality = source.get("Laterality")
     return SummaryImage.from_ref_dataset(
