@@ -9,7 +9,7 @@ from typing import Any
 from pydicom import dcmread
 
 from dicom_node.config import Config
-from dicom_node.dispatch.executor import Executor, ForwardTransform, owner_prefix
+from dicom_node.dispatch.executor import AnonymizerHooks, Executor, owner_prefix
 from dicom_node.errors import ConfigError
 from dicom_node.ingest import Ingestor
 from dicom_node.ledger import Ledger, open_ledger
@@ -57,10 +57,14 @@ def job_ticket(config: Config, series: Mapping[Any, Any], rule: Rule, reason: st
 
 
 class Node:
-    def __init__(self, config: Config, forward_transform: ForwardTransform | None = None) -> None:
+    def __init__(self, config: Config, anonymizer: AnonymizerHooks | None = None) -> None:
         check_pipelines(config)
+        if anonymizer is None:
+            from dicom_node.wiring import anonymizer_hooks
+
+            anonymizer = anonymizer_hooks(config)
         for i, rule in enumerate(config.rules):
-            if (rule.anonymize or rule.deidentify) and forward_transform is None:
+            if (rule.anonymize or rule.deidentify) and anonymizer is None:
                 raise ConfigError(
                     f"invalid configuration: rules[{i}] ({rule.name}): "
                     "anonymize/deidentify need the anonymizer, which is not installed"
@@ -69,7 +73,7 @@ class Node:
         self.rules = compile_rules(config.rules)
         self.storage = Storage(config.storage.path, config.storage.min_free_gb, config.storage.fsync)
         self.ledger: Ledger = open_ledger(config.storage.database_url, config.series.late_instances)
-        self.executor = Executor(config, self.storage, self.ledger, forward_transform)
+        self.executor = Executor(config, self.storage, self.ledger, anonymizer)
         self._route_now = threading.Event()
         self.ingestor = Ingestor(self.storage, self.ledger, on_complete=self._route_now.set)
         self.receiver = Receiver(config.node, self.storage, self.ingestor)

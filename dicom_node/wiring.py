@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from dicom_node.config import Config
-from dicom_node.dispatch.executor import ForwardTransform
+from dicom_node.dispatch.executor import AnonymizerHooks
 
 
-def forward_transform_for(config: Config) -> ForwardTransform | None:
-    """The anonymizing transform for ``anonymize:`` rules, when the anonymizer is available."""
+def anonymizer_hooks(config: Config) -> AnonymizerHooks | None:
+    """The anonymizer's route functions (``anonymize:`` and ``deidentify:`` rules), when installed."""
     try:
-        from anonymizer.node_route import anonymize_forward
+        from anonymizer import node_route
     except ImportError:
         return None
-    return anonymize_forward(config)
+    return AnonymizerHooks(
+        forward=node_route.anonymize_forward(config),
+        deidentify=partial(node_route.deidentify_inputs, config),
+        reidentify=partial(node_route.reidentify_outputs, config),
+    )

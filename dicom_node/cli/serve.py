@@ -24,12 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dicom_node.node import Node
-    from dicom_node.wiring import forward_transform_for
 
     config = load(args)
     if args.port is not None:
         config.node.port = args.port
-    node = Node(config, forward_transform=forward_transform_for(config))
+    node = Node(config)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -37,7 +37,6 @@ def run_demo(workdir: Path, timeout_s: float = 300) -> int:
     from dicom_node.demo.pacs import FolderPACS
     from dicom_node.logsetup import configure_logging
     from dicom_node.node import Node
-    from dicom_node.wiring import forward_transform_for
 
     if workdir.exists():
         shutil.rmtree(workdir)
@@ -51,7 +50,7 @@ def run_demo(workdir: Path, timeout_s: float = 300) -> int:
     pacs_port = pacs.start()
     config = demo_config(workdir, pacs_port)
     configure_logging(config.logging.level, config.logging.format, config.logging.file)
-    node = Node(config, forward_transform=forward_transform_for(config))
+    node = Node(config)
     node.start()
     try:
         files = ct + mr + cr

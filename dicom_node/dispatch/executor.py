@@ -18,6 +18,7 @@ import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from sqlalchemy.engine import RowMapping
 from dicom_node.config import Config
 from dicom_node.dispatch.backoff import backoff_delay
 from dicom_node.dispatch.pipeline_process import PipelineProcess
-from dicom_node.errors import DeliveryError, DicomNodeError
+from dicom_node.errors import DeliveryError, DicomNodeError, PipelineError
 from dicom_node.ledger import DeliverySpec, Ledger
 from dicom_node.logsetup import get_logger
 from dicom_node.network.sender import Outgoing, send
@@ -36,6 +37,20 @@ from dicom_node.storage import Storage
 log = get_logger("dicom_node.executor")
 
 ForwardTransform = Callable[[dict[str, Any], list[Path], Path], list[Path]]
+
+
+@dataclass(frozen=True)
+class AnonymizerHooks:
+    """What the executor needs from the anonymizer (kept as callables so the core stays small).
+
+    ``forward(ticket, files, out_dir)`` anonymises originals for ``anonymize:`` rules;
+    ``deidentify(profile, files, out_dir)`` pseudonymises a pipeline's input for ``deidentify:`` rules and
+    ``reidentify(profile, outputs)`` rewrites the pipeline's results under the original identity.
+    """
+
+    forward: ForwardTransform
+    deidentify: Callable[[str, list[Path], Path], list[Path]]
+    reidentify: Callable[[str, list[Path]], None]
 
 
 def owner_prefix(storage: Storage) -> str:
@@ -49,12 +64,12 @@ class Executor:
         config: Config,
         storage: Storage,
         ledger: Ledger,
-        forward_transform: ForwardTransform | None = None,
+        anonymizer: AnonymizerHooks | None = None,
     ) -> None:
         self.config = config
         self.storage = storage
         self.ledger = ledger
-        self.forward_transform = forward_transform
+        self.anonymizer = anonymizer
         self.owner_base = owner_prefix(storage) + uuid.uuid4().hex[:8]
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -162,13 +177,26 @@ class Executor:
         output_dir = self.storage.job_dir(job["id"]) / "output"
         if output_dir.exists():
             shutil.rmtree(output_dir)
+        profile = ticket.get("deidentify") or ticket.get("anonymize")
+        if profile and self.anonymizer is None:
+            raise PipelineError(
+                f"rule needs anonymizer profile {profile!r} but the anonymizer is not available"
+            )
         if job["action"] == "pipeline":
             settings = self.config.pipelines.get(job["pipeline"])
             payload = settings.model_dump(mode="json") if settings else {}
             timeout = settings.timeout_s if settings else 1800.0
-            paths = pipelines.run(job["pipeline"], input_dir, output_dir, payload, timeout)
-        elif ticket.get("anonymize") and self.forward_transform is not None:
-            paths = self.forward_transform(ticket, files, output_dir)
+            if ticket.get("deidentify") and self.anonymizer is not None:
+                pseudonymised = self.storage.job_dir(job["id"]) / "deidentified"
+                if pseudonymised.exists():
+                    shutil.rmtree(pseudonymised)
+                self.anonymizer.deidentify(ticket["deidentify"], files, pseudonymised)
+                paths = pipelines.run(job["pipeline"], pseudonymised, output_dir, payload, timeout)
+                self.anonymizer.reidentify(ticket["deidentify"], paths)
+            else:
+                paths = pipelines.run(job["pipeline"], input_dir, output_dir, payload, timeout)
+        elif ticket.get("anonymize") and self.anonymizer is not None:
+            paths = self.anonymizer.forward(ticket, files, output_dir)
         else:
             paths = files
         result = []
