@@ -43,6 +43,11 @@ BUILTIN: dict[str, PipelineInfo] = {
         accepts="skin photographs (VL Photographic / Secondary Capture, modality XC/OT/SC; RGB or YBR, JPEG)",
         target="inference.pipelines.dermatitis.pipeline:build",
     ),
+    "fmri": PipelineInfo(
+        name="fmri",
+        accepts="resting-state BOLD EPI (4D MR: classic slices, Siemens mosaic, enhanced multi-frame)",
+        target="inference.pipelines.fmri:build",
+    ),
     "qc": PipelineInfo(
         name="qc",
         accepts="any image series (CT, MR, CR/DX, ...): a model-free check of the route",

@@ -13,9 +13,11 @@ from dicom_node.errors import InputError
 
 TRAINERS: dict[str, str] = {
     "dermatitis": "inference.pipelines.dermatitis.train",
+    "fmri": "inference.pipelines.fmri.train",
 }
 EVALUATORS: dict[str, str] = {
     "dermatitis": "inference.pipelines.dermatitis.evaluate",
+    "fmri": "inference.pipelines.fmri.evaluate",
 }
 
 

@@ -1,0 +1,116 @@
+"""The ``fmri`` pipeline: resting-state BOLD run -> per-ROI LSTM probabilities and their ensemble.
+
+Steps: assemble the 4D run, rigid motion correction to the mean (framewise displacement reported),
+similarity registration of the mean EPI to MNI152, Power ROI matrices (time x 33 points, z-scored),
+temporal resampling to the trained length, one LSTM per ensemble ROI, ensemble weighted by validation
+accuracy. Outputs: SEG of the ensemble ROI spheres on the source frames, SR (one group per ROI plus
+the overall research finding and motion), SC with a bar plot of the probabilities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dicom_node.errors import PipelineError
+from inference.pipeline import AlgorithmInfo, Pipeline, Result, Series
+from inference.pipelines.fmri.bundle_io import FmriBundleInfo, default_bundle, info_from_metadata
+from inference.pipelines.fmri.ensemble import ensemble_probability
+from inference.pipelines.fmri.features import sphere_labels
+from inference.pipelines.fmri.preprocess import preprocess
+from inference.pipelines.fmri.report import Analysis, build_result
+from inference.pipelines.fmri.series4d import from_series, labels_on_source
+from inference.pipelines.fmri.temporal import MIN_FRACTION, is_too_short, resample
+
+ACCEPTS = "resting-state BOLD EPI (4D MR: classic slices, Siemens mosaic, enhanced multi-frame)"
+
+
+class FmriPipeline(Pipeline):
+    name = "fmri"
+    accepts = ACCEPTS
+
+    def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
+        from inference.bundle import load_bundle
+
+        self.settings = dict(settings or {})
+        params = dict(self.settings.get("params") or {})
+        self.min_fraction = float(params.get("min_duration_fraction", MIN_FRACTION))
+        self.motion_correction = bool(params.get("motion_correction", True))
+        path = Path(self.settings.get("bundle") or default_bundle())
+        self.bundle = load_bundle(path, str(self.settings.get("device") or "auto"))
+        self.info: FmriBundleInfo = info_from_metadata(path, self.bundle.metadata)
+        ensemble = params.get("ensemble")
+        self.ensemble = [int(r) for r in ensemble] if ensemble else list(self.info.ensemble)
+        missing = [r for r in self.ensemble if r not in self.info.stats]
+        if missing:
+            raise PipelineError(f"fmri: the bundle has no model for ensemble ROIs {missing}")
+
+    @property
+    def algorithm(self) -> AlgorithmInfo:
+        demo = " DEMONSTRATION WEIGHTS" if self.info.demonstration else ""
+        return AlgorithmInfo(
+            name=f"dicom-node fmri ROI-LSTM{demo}",
+            version=self.info.version,
+            parameters={
+                "ensemble_rois": " ".join(map(str, self.ensemble)),
+                "trained_length": str(self.info.timing.length),
+                "trained_tr_s": str(self.info.timing.tr_s),
+            },
+        )
+
+    def _probabilities(self, matrices: np.ndarray, rois: list[int]) -> dict[int, float]:
+        import torch
+
+        from inference.pipelines.fmri.model import RoiLstmBank
+
+        bank = self.bundle.network
+        if not isinstance(bank, RoiLstmBank):
+            raise PipelineError("fmri: the bundle's network is not a RoiLstmBank")
+        out: dict[int, float] = {}
+        with torch.inference_mode():
+            for i, roi in enumerate(rois):
+                x = torch.from_numpy(matrices[i][None]).to(self.bundle.device)
+                out[roi] = float(bank.model(roi)(x).cpu()[0])
+        return out
+
+    def run(self, series: Series) -> Result:
+        run = from_series(series)
+        pre = preprocess(run, self.ensemble, self.motion_correction)
+        covered = [r for r in self.ensemble if pre.matrices.covered(r)]
+        index = [pre.matrices.rois.index(r) for r in covered]
+        matrices = resample(pre.matrices.matrices[index], run.tr_s, self.info.timing)
+        probabilities = self._probabilities(matrices, covered) if covered else {}
+        weights = {r: self.info.stats[r].accuracy for r in covered}
+        labels = None
+        mosaic = run.volume is not None and run.volume.frames[0][0].mosaic_tile is not None
+        if run.volume is not None and not (mosaic and len(series.frames) > 1):
+            # a SEG on several mosaic images would repeat one plane position: left out (SR says so)
+            volume_labels = sphere_labels(
+                run.array.shape[:3], run.affine, pre.normalisation.mni_to_subject, covered
+            )
+            labels = labels_on_source(series, run.volume, volume_labels)
+        analysis = Analysis(
+            labels=labels,
+            probabilities=probabilities,
+            outside=[r for r in self.ensemble if r not in covered],
+            overall=ensemble_probability(probabilities, weights),
+            too_short=is_too_short(run.n_volumes, run.tr_s, self.info.timing, self.min_fraction),
+            normalised=pre.normalisation.reliable,
+            n_volumes=run.n_volumes,
+            mean_fd=pre.motion.mean_fd,
+            max_fd=pre.motion.max_fd,
+            class_names=self.info.class_names,
+            demonstration=self.info.demonstration,
+        )
+        parameters = {
+            "normalisation": pre.normalisation.method,
+            "motion_correction": str(self.motion_correction),
+        }
+        return build_result(analysis, parameters)
+
+
+def build(settings: Mapping[str, Any]) -> FmriPipeline:
+    return FmriPipeline(settings)

@@ -1,0 +1,111 @@
+"""fmri end to end: tiny training -> loadable bundle -> evaluate finds the planted ROIs -> pipeline on
+real 4D EPI (GE classic slices, Siemens mosaics) with valid SEG / SR / SC and the too-short flag."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from inference.pipelines.fmri import evaluate, synthetic, train
+from inference.pipelines.fmri.bundle_io import read_info
+from inference.registry import load, run_pipeline
+from tests.inference.dicom_checks import assert_valid, roundtrip
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+GE = DATA / "dcm_qa_nih/In/20180918GE/mr_0004"
+SIEMENS = DATA / "dcm_qa_nih/In/20180918Si/mr_0003"
+MOSAIC35 = DATA / "dcm_qa/In/Orientation/ax/axasc35"
+PLANTED = [86, 12]
+TRAINED = "86,12,1,150"
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("fmri_data")
+    synthetic.write_dataset(
+        out, per_class=12, planted=PLANTED, seed=1, length=30, tr_s=3.0, voxel_mm=6.0, amplitude=3.0
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def bundle(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("fmri_bundle")
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+    args = parser.parse_args(
+        [
+            str(dataset),
+            "--out",
+            str(out),
+            "--rois",
+            TRAINED,
+            "--ensemble",
+            "86,12",
+            "--bootstrap",
+            "500",
+            "--no-motion-correction",
+            "--demonstration",
+            "--version",
+            "0.0.1-test",
+        ]
+    )
+    assert train.run(args) == 0
+    return out
+
+
+def test_training_writes_a_loadable_bundle_that_finds_the_planted_rois(bundle: Path) -> None:
+    info = read_info(bundle)
+    assert info.demonstration and info.timing.length == 30 and info.n_points == 33
+    assert set(PLANTED) <= set(info.significant)
+    assert info.ensemble == [86, 12]
+    assert all(info.stats[r].accuracy >= 0.8 for r in PLANTED)
+    assert (bundle / "models/model.pt").stat().st_size < 2_000_000
+    pipeline = load("fmri", {"bundle": str(bundle), "device": "cpu"})
+    assert "DEMONSTRATION" in pipeline.algorithm.name
+
+
+def test_evaluate_prints_table_with_the_planted_rois(
+    bundle: Path, dataset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser()
+    evaluate.add_arguments(parser)
+    args = parser.parse_args(
+        [str(dataset), "--bundle", str(bundle), "--no-motion-correction", "--bootstrap", "500"]
+    )
+    assert evaluate.run(args) == 0
+    out = capsys.readouterr().out
+    assert "Power ROI" in out and "Ensemble" in out and "DEMONSTRATION" in out
+    passing = out.strip().splitlines()[-1].removeprefix("passing ROIs: ").split(",")
+    assert {str(r) for r in PLANTED} <= set(passing)
+
+
+@pytest.mark.parametrize("folder", [GE, SIEMENS, MOSAIC35], ids=["ge-classic", "siemens-mosaic", "mosaic-35"])
+def test_pipeline_on_real_epi(bundle: Path, folder: Path, tmp_path: Path) -> None:
+    outputs = run_pipeline("fmri", folder, {"bundle": str(bundle), "device": "cpu"})
+    kinds = [ds.Modality for ds in outputs]
+    assert kinds[-2:] == ["SR", "OT"]
+    for ds in outputs:
+        assert_valid(ds, tmp_path)
+    sr = roundtrip(outputs[-2])
+    text = str(sr)
+    assert "Run too short for the model" in text  # 2-10 volumes against a trained length of 30
+    assert "Mean framewise displacement" in text
+    assert "ROI LSTM output (research)" in text or "No ensemble ROI inside" in text
+    if folder == GE:
+        assert kinds[0] == "SEG"
+        seg = roundtrip(outputs[0])
+        assert {str(s.SegmentLabel).split()[1] for s in seg.SegmentSequence} <= {"86", "12"}
+
+
+def test_packaged_demonstration_bundle_is_labelled_and_uses_the_paper_rois() -> None:
+    from inference.pipelines.fmri.atlas import PAPER_ROIS
+    from inference.pipelines.fmri.bundle_io import default_bundle
+
+    info = read_info(default_bundle())
+    assert info.demonstration
+    assert info.ensemble == list(PAPER_ROIS)
+    assert set(PAPER_ROIS) <= set(info.significant)
+    assert "DEMONSTRATION" in (default_bundle() / "configs/metadata.json").read_text("utf-8")
