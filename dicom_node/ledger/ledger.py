@@ -19,6 +19,7 @@ from sqlalchemy.engine import RowMapping
 from dicom_node.ledger import schema as t
 
 TERMINAL_STATES = ("delivered", "failed", "discarded")
+DISCARDABLE_STATES = ("failed", "queued", "produced")
 
 
 @dataclass(frozen=True)
@@ -502,6 +503,26 @@ class Ledger:
             self._set_job(conn, job_id, None, state=state, attempts=0, next_attempt_at=time.time())
             self._event(conn, "retry", f"retried by an operator: failed → {state}", job_id=job_id)
             return state
+
+    def discard_job(self, job_id: int, operator: str) -> str:
+        """Discard a job nobody works on (failed, queued or produced): nothing more is sent for it."""
+        with self.engine.begin() as conn:
+            state = conn.execute(select(t.jobs.c.state).where(t.jobs.c.id == job_id)).scalar_one_or_none()
+            if state is None:
+                raise KeyError(job_id)
+            changed = (
+                self._set_job(conn, job_id, None, state="discarded", lease_owner=None, lease_expires_at=None)
+                if state in DISCARDABLE_STATES
+                else False
+            )
+            if not changed:
+                raise ValueError(
+                    f"job {job_id} is {state}; only {', '.join(DISCARDABLE_STATES)} jobs can be discarded"
+                )
+            self._event(
+                conn, "discard", f"discarded by an operator ({operator}): {state} → discarded", job_id=job_id
+            )
+            return "discarded"
 
     def get_job(self, job_id: int) -> RowMapping | None:
         with self.engine.connect() as conn:

@@ -1,4 +1,4 @@
-"""Operator actions other than retry (which the ledger owns): discard a job, C-ECHO a destination."""
+"""Operator actions: discard a job (through the ledger), C-ECHO a destination."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ from dataclasses import dataclass
 
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
-from sqlalchemy import insert, select, update
 
 from dicom_node.config import DestinationConfig
 from dicom_node.ledger import Ledger
-from dicom_node.ledger import schema as t
+from dicom_node.ledger.ledger import DISCARDABLE_STATES
 from dicom_node.network.tls import client_context
 
-DISCARDABLE = ("failed", "queued", "produced")
+DISCARDABLE = DISCARDABLE_STATES
 
 
 class JobStateConflict(Exception):
@@ -23,30 +22,10 @@ class JobStateConflict(Exception):
 
 def discard_job(ledger: Ledger, job_id: int, operator: str) -> str:
     """Discard a job that is not being worked on (failed, queued, produced); raises KeyError/conflict."""
-    now = time.time()
-    with ledger.engine.begin() as conn:
-        state = conn.execute(select(t.jobs.c.state).where(t.jobs.c.id == job_id)).scalar_one_or_none()
-        if state is None:
-            raise KeyError(job_id)
-        changed = conn.execute(
-            update(t.jobs)
-            .where(t.jobs.c.id == job_id, t.jobs.c.state.in_(DISCARDABLE))
-            .values(state="discarded", lease_owner=None, lease_expires_at=None, updated_at=now)
-        ).rowcount
-        if not changed:
-            raise JobStateConflict(
-                f"job {job_id} is {state}; only {', '.join(DISCARDABLE)} jobs can be discarded"
-            )
-        conn.execute(
-            insert(t.events).values(
-                ts=now,
-                level="info",
-                kind="discard",
-                job_id=job_id,
-                message=f"discarded by an operator ({operator}): {state} → discarded",
-            )
-        )
-    return "discarded"
+    try:
+        return ledger.discard_job(job_id, operator)
+    except ValueError as exc:
+        raise JobStateConflict(str(exc)) from None
 
 
 @dataclass(frozen=True)
