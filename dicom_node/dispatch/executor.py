@@ -15,6 +15,7 @@ import json
 import shutil
 import socket
 import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -75,6 +76,9 @@ class Executor:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._running: dict[int, str] = {}
+        # destination -> monotonic time before which no new association is tried, and failures in a row
+        self._cooldown: dict[str, float] = {}
+        self._destination_failures: dict[str, int] = {}
         self._lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -211,19 +215,33 @@ class Executor:
         for row in pending:
             by_destination[row["destination"]].append(row)
         problems: list[str] = []
+        waiting = 0.0  # > 0 when a destination is cooling down after a failed association
+        attempted = False
+        dispatch = self.config.dispatch
         for name, rows in by_destination.items():
             destination = self.config.destinations.get(name)
             if destination is None:
                 problems.append(f"{name}: destination no longer configured")
+                attempted = True
                 continue
+            remaining = self._cooldown.get(name, 0.0) - time.monotonic()
+            if remaining > 0:  # do not hammer a PACS that just refused us: one association per back-off
+                problems.append(f"{name}: waiting {remaining:.0f} s after a failed association")
+                waiting = max(waiting, remaining)
+                continue
+            attempted = True
             objects = [Outgoing(r["id"], self.storage.absolute(r["path"]), r["sop_class_uid"]) for r in rows]
             try:
-                outcomes = send(
-                    destination, self.config.node.ae_title, objects, self.config.dispatch.batch_size
-                )
+                outcomes = send(destination, self.config.node.ae_title, objects, dispatch.batch_size)
             except DeliveryError as exc:
                 problems.append(f"{name}: {exc}")
+                failures = self._destination_failures.get(name, 0) + 1
+                self._destination_failures[name] = failures
+                pause = backoff_delay(failures, dispatch.backoff_initial_s, dispatch.backoff_max_s)
+                self._cooldown[name] = time.monotonic() + pause
                 continue
+            self._cooldown.pop(name, None)
+            self._destination_failures.pop(name, None)
             refused = 0
             for outcome in outcomes:
                 self.ledger.delivery_result(outcome.key, outcome.status, outcome.error)
@@ -237,11 +255,12 @@ class Executor:
             self.ledger.job_delivered(job["id"], owner)
             bound.info("job_delivered")
             return
-        attempt = int(job["attempts"]) + 1
-        dispatch = self.config.dispatch
-        delay = backoff_delay(attempt, dispatch.backoff_initial_s, dispatch.backoff_max_s)
+        attempt = int(job["attempts"]) + (1 if attempted else 0)
+        delay = max(
+            waiting, backoff_delay(max(1, attempt), dispatch.backoff_initial_s, dispatch.backoff_max_s)
+        )
         state = self.ledger.job_retry_later(
-            job["id"], owner, "; ".join(problems), delay, dispatch.max_attempts
+            job["id"], owner, "; ".join(problems), delay, dispatch.max_attempts, count_attempt=attempted
         )
         bound.warning(
             "delivery_incomplete", problems=problems, attempt=attempt, state=state, retry_in_s=round(delay, 1)

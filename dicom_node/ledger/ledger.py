@@ -438,11 +438,23 @@ class Ledger:
             )
             self._event(conn, "failed", reason, level="error", job_id=job_id)
 
-    def job_retry_later(self, job_id: int, owner: str, reason: str, delay_s: float, max_attempts: int) -> str:
-        """Count a failed delivery attempt; back off, or fail for good after ``max_attempts``."""
+    def job_retry_later(
+        self,
+        job_id: int,
+        owner: str,
+        reason: str,
+        delay_s: float,
+        max_attempts: int,
+        count_attempt: bool = True,
+    ) -> str:
+        """Count a failed delivery attempt; back off, or fail for good after ``max_attempts``.
+
+        ``count_attempt=False`` defers without counting (nothing was tried: the destination is cooling down).
+        """
         with self.engine.begin() as conn:
-            attempts = conn.execute(select(t.jobs.c.attempts).where(t.jobs.c.id == job_id)).scalar_one() + 1
-            if attempts >= max_attempts:
+            attempts = conn.execute(select(t.jobs.c.attempts).where(t.jobs.c.id == job_id)).scalar_one()
+            attempts += 1 if count_attempt else 0
+            if count_attempt and attempts >= max_attempts:
                 self._set_job(
                     conn,
                     job_id,
@@ -475,7 +487,8 @@ class Ledger:
             self._event(
                 conn,
                 "retry",
-                f"attempt {attempts} failed: {reason}; next in {delay_s:.1f} s",
+                (f"attempt {attempts} failed" if count_attempt else "deferred")
+                + f": {reason}; next in {delay_s:.1f} s",
                 level="warning",
                 job_id=job_id,
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -155,3 +156,24 @@ def test_failed_job_is_visible_and_can_be_retried(
     node.executor.wake()
     _wait_delivered(node, 1)
     assert len(orthanc.sop_instance_uids()) == len(ct_files)
+
+
+def test_a_refusing_destination_is_not_hammered(
+    start_node: Callable[..., Node], orthanc: Orthanc, pacs_destination: dict[str, Any], tmp_path: Path
+) -> None:
+    orthanc.stop()
+    node = start_node(
+        destinations=pacs_destination,
+        rules=[{"name": "copy", "match": {"Modality": "CT"}, "send_to": ["pacs"]}],
+        dispatch={"backoff_initial_s": 3.0, "backoff_max_s": 3.0},
+    )
+    for i in range(4):  # four series, four jobs to the same dead destination
+        files = ct_series(tmp_path / f"ct{i}", slices=1, size=16, series_number=i + 10)
+        assert storescu(node.port, files).returncode == 0
+    wait_for(lambda: len(node.ledger.list_jobs()) == 4, timeout=30, what="four jobs")
+    time.sleep(8)
+    events = [e for j in node.ledger.list_jobs() for e in node.ledger.job_events(int(j["id"]))]
+    tried = [e for e in events if e["kind"] == "retry" and "attempt" in e["message"]]
+    deferred = [e for e in events if e["kind"] == "retry" and e["message"].startswith("deferred")]
+    # about one association attempt per back-off period for the destination, not one per job
+    assert deferred and len(tried) <= 5, [e["message"] for e in events if e["kind"] == "retry"]
