@@ -14,6 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -161,3 +162,9 @@ class Pipeline(ABC):
     @abstractmethod
     def run(self, series: Series) -> Result:
         """Analyse one series; raise :class:`~dicom_node.errors.PipelineError` when it cannot."""
+
+    def read(self, folder: Path) -> Series:
+        """Read the series folder (default: decoded modality values); override to decode differently."""
+        from inference.series_reader import read_series
+
+        return read_series(folder)

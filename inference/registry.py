@@ -38,6 +38,11 @@ class PipelineInfo:
 
 
 BUILTIN: dict[str, PipelineInfo] = {
+    "atrophy": PipelineInfo(
+        name="atrophy",
+        accepts="3D T1 brain MR (MPRAGE/TFL/BRAVO/FSPGR): 10 regional volumes + atrophy flags (research)",
+        target="inference.pipelines.atrophy:build",
+    ),
     "dermatitis": PipelineInfo(
         name="dermatitis",
         accepts="skin photographs (VL Photographic / Secondary Capture, modality XC/OT/SC; RGB or YBR, JPEG)",
@@ -52,6 +57,11 @@ BUILTIN: dict[str, PipelineInfo] = {
         name="qc",
         accepts="any image series (CT, MR, CR/DX, ...): a model-free check of the route",
         target="inference.pipelines.qc:build",
+    ),
+    "rds": PipelineInfo(
+        name="rds",
+        accepts="neonatal chest radiograph (CR/DX, one image): lungs, RDS probability, Grad-CAM",
+        target="inference.pipelines.rds.pipeline:build",
     ),
 }
 
@@ -89,11 +99,10 @@ def run_pipeline(name: str, series_dir: Path, settings: Mapping[str, Any] | None
     Raises InputError when the folder holds no usable series, PipelineError when the pipeline fails.
     """
     from inference.dicom_out import write_outputs
-    from inference.series_reader import read_series
 
     pipeline = load(name, settings)
     started = time.monotonic()
-    series = read_series(Path(series_dir))
+    series = pipeline.read(Path(series_dir))
     try:
         result = pipeline.run(series)
         outputs = write_outputs(series, result, name, pipeline.algorithm)

@@ -109,6 +109,28 @@ def read_series(folder: Path) -> Series:
     return series if series is not None else read_stack(Path(folder))
 
 
+def read_headers(folder: Path) -> Series:
+    """The images of one series without decoding their pixels, for pipelines that decode on their own.
+
+    ``pixels`` is a zero placeholder of the right shape (allocated lazily by the OS, so it costs no
+    memory until written); ``spacing_mm`` is None.
+    """
+    images = _read_images(Path(folder))
+    images.sort(key=_slice_key)
+    frames = [
+        FrameRef(i, f + 1)
+        for i, ds in enumerate(images)
+        for f in range(int(ds.get("NumberOfFrames", 1) or 1))
+    ]
+    rows, cols = int(images[0].Rows), int(images[0].Columns)
+    return Series(
+        datasets=images,
+        frames=frames,
+        pixels=np.zeros((len(frames), rows, cols), np.float32),
+        spacing_mm=None,
+    )
+
+
 def read_stack(folder: Path) -> Series:
     """Read all images of one series in ``folder``; raise InputError if there is none or several."""
     images = _read_images(Path(folder))

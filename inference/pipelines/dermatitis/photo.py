@@ -8,8 +8,13 @@ as grey RGB (its grades then mean little for erythema).
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
+from PIL import Image
 from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames
+from pydicom.uid import JPEGBaseline8Bit
 
 from dicom_node.errors import InputError
 
@@ -21,9 +26,38 @@ CR_RANGE = (133.0, 200.0)
 MIN_LUMA = 40.0
 
 
-def photograph_rgb(ds: Dataset) -> np.ndarray:
-    """The photograph in ``ds`` as (rows, cols, 3) uint8 RGB (first frame of a multi-frame image)."""
+def _jpeg_baseline_rgb(ds: Dataset, max_side: int) -> np.ndarray | None:
+    """Fast path for the common case (JPEG Baseline, one frame): libjpeg decodes straight to RGB and,
+    through its DCT scaling ("draft" mode), at the smallest power-of-two reduction that still has
+    ``max_side`` pixels on the long side. None when the stream is not such a JPEG."""
+    if (
+        str(ds.file_meta.get("TransferSyntaxUID", "")) != JPEGBaseline8Bit
+        or int(ds.get("NumberOfFrames", 1) or 1) > 1
+    ):
+        return None
+    try:
+        fragment = next(generate_frames(ds.PixelData, number_of_frames=1))
+        image = Image.open(io.BytesIO(fragment))
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        image.draft(
+            "RGB", (max(1, cols * max_side // max(rows, cols)), max(1, rows * max_side // max(rows, cols)))
+        )
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    except (OSError, ValueError, StopIteration):
+        return None  # let pydicom's decoders try, and report
+
+
+def photograph_rgb(ds: Dataset, max_side: int | None = None) -> np.ndarray:
+    """The photograph in ``ds`` as (rows, cols, 3) uint8 RGB (first frame of a multi-frame image).
+
+    With ``max_side`` a JPEG photograph may come back smaller (never below ``max_side`` on its long
+    side): grading works on tiles far smaller than a camera's resolution, so full-size decoding is waste.
+    """
     photometric = str(ds.get("PhotometricInterpretation", ""))
+    if max_side and photometric in COLOUR:
+        fast = _jpeg_baseline_rgb(ds, max_side)
+        if fast is not None:
+            return fast
     bits = int(ds.get("BitsAllocated", 0) or 0)
     if photometric not in COLOUR | GREY:
         raise InputError(f"photometric interpretation {photometric!r} is not a photograph (RGB / YBR)")

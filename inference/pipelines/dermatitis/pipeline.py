@@ -25,8 +25,11 @@ from dicom_node.errors import PipelineError
 from inference.pipeline import AlgorithmInfo, Finding, Measurement, Pipeline, Result, Series
 from inference.pipelines.dermatitis import keyimage, photo, roi, tiling
 from inference.pipelines.dermatitis.signs import COUNT, GRADED_TILES, SCORE, SEVERITY, SIGN_SUM, SIGNS
+from inference.series_reader import read_headers
 
 DEFAULT_BUNDLE = Path(__file__).parent / "bundle"
+# Photographs are decoded at no more than about this size on the long side (the SC shows at most 1600 px).
+DECODE_MAX_SIDE = 1600
 ACCEPTS = "skin photographs (VL Photographic / Secondary Capture, modality XC/OT/SC; RGB or YBR, JPEG)"
 
 
@@ -84,14 +87,16 @@ class DermatitisPipeline(Pipeline):
 
     def grade(self, ds: Any, objects: list[Any]) -> Graded:
         """Grade one photograph dataset; ``objects`` may hold a GSPS / SEG outlining a region on it."""
-        rgb = photo.photograph_rgb(ds)
+        rgb = photo.photograph_rgb(ds, max_side=DECODE_MAX_SIDE)
         grid = tiling.grid_for(rgb.shape[0], rgb.shape[1], self.tiles_short_side)
         reduced = tiling.reduce(rgb, grid, self.patch, Image.Resampling.BILINEAR)
         region = roi.roi_from(objects, ds) if self.use_roi and objects else None
         if region is not None:
-            mask = tiling.reduce(
-                region.mask.astype(np.uint8) * 255, grid, self.patch, Image.Resampling.BILINEAR
-            )
+            outline = Image.fromarray(region.mask.astype(np.uint8) * 255)
+            if outline.size != (rgb.shape[1], rgb.shape[0]):  # the photo was decoded at reduced size
+                outline = outline.resize((rgb.shape[1], rgb.shape[0]), Image.Resampling.NEAREST)
+                region = roi.Roi(np.asarray(outline) >= 128, region.source)
+            mask = tiling.reduce(np.asarray(outline), grid, self.patch, Image.Resampling.BILINEAR)
             inside = mask >= 128
         else:
             inside = photo.skin_mask(reduced)
@@ -103,6 +108,10 @@ class DermatitisPipeline(Pipeline):
             crops = tiling.tiles(reduced, grid, self.patch)[chosen]
             probabilities.reshape(-1, len(SIGNS), len(SEVERITY))[chosen] = self._probabilities(crops)
         return Graded(rgb, grid, probabilities, weights, region)
+
+    def read(self, folder: Path) -> Series:
+        """Headers only: each photograph is decoded once, in colour and at working size, by :meth:`grade`."""
+        return read_headers(folder)
 
     def run(self, series: Series) -> Result:
         photos = [series.datasets[i] for i in sorted({f.dataset_index for f in series.frames})]
