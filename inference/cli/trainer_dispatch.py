@@ -12,10 +12,12 @@ import importlib
 from dicom_node.errors import InputError
 
 TRAINERS: dict[str, str] = {
+    "rds": "inference.pipelines.rds.train",
     "dermatitis": "inference.pipelines.dermatitis.train",
     "fmri": "inference.pipelines.fmri.train",
 }
 EVALUATORS: dict[str, str] = {
+    "rds": "inference.pipelines.rds.evaluate",
     "dermatitis": "inference.pipelines.dermatitis.evaluate",
     "fmri": "inference.pipelines.fmri.evaluate",
 }

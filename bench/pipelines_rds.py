@@ -1,0 +1,99 @@
+"""Benchmark: per-radiograph latency of the `rds` pipeline, writers included, on CPU.
+
+    .venv/bin/python bench/pipelines_rds.py [--repeat 5] [--threads 2] [--size 2048] [--source DICOM_FOLDER]
+
+A synthetic neonatal chest phantom is written once as a ``--size`` x ``--size`` 12-bit MONOCHROME1 CR
+(or ``--source`` names a folder with one real radiograph). The pipeline and its bundle (the shipped
+demonstration weights) are loaded once, as in a worker process; then the whole path the node runs
+(`registry.run_pipeline`: read + decode, segment, classify + Grad-CAM, SR + SC) is timed ``--repeat``
+times on ``--threads`` torch CPU threads (default 2, the target machine). Prints the median and best,
+the stages of one run, and whether the goal (< 1 s per radiograph) is met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+GOAL_S = 1.0
+
+
+def _stages(folder: Path, settings: dict[str, str]) -> dict[str, float]:
+    from inference import registry
+    from inference.dicom_out import write_outputs
+    from inference.series_reader import read_series
+
+    pipeline = registry.load("rds", settings)
+    started = time.perf_counter()
+    series = read_series(folder)
+    read = time.perf_counter()
+    result = pipeline.run(series)
+    analysed = time.perf_counter()
+    write_outputs(series, result, "rds", pipeline.algorithm)
+    written = time.perf_counter()
+    return {
+        "read + decode": read - started,
+        "segment + classify + Grad-CAM": analysed - read,
+        "SR + SC": written - analysed,
+    }
+
+
+def _time(folder: Path, settings: dict[str, str], repeat: int) -> dict[str, float]:
+    from inference import registry
+
+    registry.run_pipeline("rds", folder, settings)  # warm-up: bundle load, first decode
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        registry.run_pipeline("rds", folder, settings)
+        times.append(time.perf_counter() - started)
+    stages = _stages(folder, settings)
+    median, best = statistics.median(times), min(times)
+    print(f"per radiograph: median {median:.2f} s, best {best:.2f} s over {repeat} runs")
+    for name, seconds in stages.items():
+        print(f"  {name}: {seconds:.2f} s")
+    print(f"goal < {GOAL_S:.0f} s: {'met' if median < GOAL_S else 'NOT met'} (ratio {GOAL_S / median:.2f}x)")
+    return {"median_s": median, "best_s": best, **stages}
+
+
+def run(repeat: int = 5, threads: int = 2, size: int = 2048, source: Path | None = None) -> dict[str, float]:
+    import torch
+
+    from inference.pipelines.rds.phantom import make_case
+    from inference.pipelines.rds.phantom_dicom import write_phantom_cr
+
+    torch.set_num_threads(threads)
+    settings = {"device": "cpu"}
+    if source is not None:
+        print(f"radiograph from {source}; {threads} thread(s)")
+        return _time(source, settings, repeat)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "cr"
+        case = make_case(np.random.default_rng(0), size, rds=True)
+        path = write_phantom_cr(folder / "cr.dcm", case, spacing_mm=100.0 / size)
+        megabytes = path.stat().st_size / 1e6
+        print(f"phantom CR {size}x{size} 12-bit MONOCHROME1, {megabytes:.1f} MB; {threads} thread(s)")
+        return _time(folder, settings, repeat)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--size", type=int, default=2048, help="phantom side in pixels")
+    parser.add_argument("--source", type=Path, default=None, help="folder with one real radiograph instead")
+    args = parser.parse_args(argv)
+    run(args.repeat, args.threads, args.size, args.source)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

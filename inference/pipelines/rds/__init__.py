@@ -1,0 +1,8 @@
+"""The ``rds`` pipeline (research seed 003): neonatal chest radiograph lung segmentation and RDS
+classification, with its phantom generator, training, evaluation and shipped demonstration bundle.
+
+Modules: ``phantom`` / ``phantom_dicom`` (synthetic data), ``images`` / ``dataset`` (pixels and the
+training folder), ``networks`` / ``bundle_io`` / ``model`` (MONAI networks and bundle), ``postprocess``
+(median filter, rotation fallback, spine band), ``pipeline`` (the registered pipeline), ``training`` /
+``train`` / ``evaluate`` (``dicom-node train rds`` and ``dicom-node evaluate rds``).
+"""

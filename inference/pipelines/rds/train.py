@@ -1,0 +1,83 @@
+"""`dicom-node train rds DATA --out BUNDLE`: train the lung UNet and the RDS classifier into a bundle.
+
+DATA layout: see :mod:`inference.pipelines.rds.dataset` (images/, masks/, labels.csv). A synthetic
+training set comes from ``python -m inference.pipelines.rds.phantom DATA``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from inference.pipelines.rds.networks import CLASSIFIER_VARIANTS
+
+HELP = "train the rds lung UNet + EfficientNet RDS classifier (images/, masks/, labels.csv) into a bundle"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", type=Path, help="folder with images/, masks/ (PNG 0/1/2) and labels.csv")
+    parser.add_argument("--out", type=Path, required=True, help="bundle folder to write")
+    parser.add_argument("--variant", choices=CLASSIFIER_VARIANTS, default="b0", help="EfficientNet variant")
+    parser.add_argument("--size", type=int, default=128, help="working resolution (pixels per side)")
+    parser.add_argument("--seg-epochs", type=int, default=20)
+    parser.add_argument("--cls-epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--median-kernel", type=int, default=5)
+    parser.add_argument(
+        "--rotation-trigger",
+        choices=("area", "layout"),
+        default="area",
+        help="re-predict turned images when the lungs are small (area, the paper) or also misplaced (layout)",
+    )
+    parser.add_argument("--band-fraction", type=float, default=0.12, help="spine band width / image width")
+    parser.add_argument("--threshold", type=float, default=0.5, help="probability for a positive finding")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop each network after N steps (smoke)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--demonstration",
+        action="store_true",
+        help="label the bundle as demonstration weights (synthetic training data)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from inference.pipelines.rds.bundle_io import write_bundle
+    from inference.pipelines.rds.dataset import load_dataset
+    from inference.pipelines.rds.model import RdsSettings
+    from inference.pipelines.rds.training import TrainOptions, train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    samples = load_dataset(args.data, args.size)
+    print(f"rds: {len(samples)} images ({sum(s.labels is not None for s in samples)} with masks)")
+    options = TrainOptions(
+        size=args.size,
+        variant=args.variant,
+        seg_epochs=args.seg_epochs,
+        cls_epochs=args.cls_epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        max_steps=args.max_steps,
+        settings=RdsSettings(
+            median_kernel=args.median_kernel,
+            rotation_trigger=args.rotation_trigger,
+            band_fraction=args.band_fraction,
+            threshold=args.threshold,
+        ),
+    )
+    trained = train(samples, options, print)
+    info = {**trained.info, "data": args.data.name, "variant": args.variant}
+    write_bundle(
+        args.out,
+        trained.unet,
+        trained.classifier,
+        trained.configs,
+        trained.settings,
+        info,
+        args.demonstration,
+    )
+    print(f"rds: bundle written to {args.out}")
+    return 0

@@ -1,0 +1,176 @@
+"""The rds pipeline through the registry on real CR/DX files and on synthetic phantoms."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+from pathlib import Path
+from typing import Any
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+
+from inference import registry
+from inference.pipelines.rds.phantom import make_case
+from inference.pipelines.rds.phantom_dicom import write_phantom_cr
+from tests.inference.dicom_checks import ACCEPTED_WARNINGS, roundtrip, sr_text_values
+from tests.support.dicom3tools import dciodvfy
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "cxr"
+RSNA_CR = DATA / "torchxrayvision" / "rsna_cr_jpeg_baseline.dcm"
+DOG_DX = DATA / "highdicom" / "dx_image.dcm"
+RDS_CODE = "46775006"
+
+
+def _single(tmp: Path, source: Path) -> Path:
+    folder = tmp / source.stem
+    folder.mkdir()
+    shutil.copy(source, folder / source.name)
+    return folder
+
+
+@functools.cache
+def _problems(path: Path) -> tuple[list[str], list[str]]:
+    verdict = dciodvfy(path)
+    return verdict.errors, verdict.warnings
+
+
+def _check_valid(ds: pydicom.Dataset, source: Path, folder: Path) -> None:
+    """dciodvfy finds no error and no warning in the output that the source itself does not have."""
+    path = folder / f"{ds.Modality}-{ds.SOPInstanceUID}.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    errors, warnings = _problems(path)
+    source_errors, source_warnings = _problems(source)
+    inherited = {line.split(" - ", 2)[-1] for line in source_errors + source_warnings}
+
+    def new(lines: list[str]) -> list[str]:
+        return [
+            line
+            for line in lines
+            if line.split(" - ", 2)[-1] not in inherited
+            and "invalid data values" not in line
+            and not any(a in line for a in ACCEPTED_WARNINGS)
+        ]
+
+    assert new(errors) == [], errors
+    assert new(warnings) == [] or all("Study ID" in w or "Retired Person Name" in w for w in new(warnings)), (
+        warnings
+    )
+
+
+def _outputs(folder: Path) -> dict[str, pydicom.Dataset]:
+    outputs = registry.run_pipeline("rds", folder, {})
+    return {ds.Modality: roundtrip(ds) for ds in outputs}
+
+
+def _sr_content(sr: pydicom.Dataset) -> tuple[dict[str, list[tuple[float, str]]], list[tuple[str, str]]]:
+    report = hd.sr.Comprehensive3DSR.from_dataset(sr)
+    numbers: dict[str, list[tuple[float, str]]] = {}
+    codes: list[tuple[str, str]] = []
+    content: Any = report.content
+    for group in content.get_image_measurement_groups():
+        for m in group.get_measurements():
+            numbers.setdefault(m.name.meaning, []).append((float(m.value), m.unit.value))
+        for q in group.get_qualitative_evaluations():
+            codes.append((q.name.value, q.value.value))
+    return numbers, codes
+
+
+def test_rds_is_registered() -> None:
+    assert "rds" in registry.names()
+
+
+@pytest.mark.parametrize("source", [RSNA_CR, DOG_DX], ids=["rsna-cr-jpeg", "dx-monochrome1"])
+def test_rds_runs_on_real_radiographs(tmp_path: Path, source: Path) -> None:
+    out = _outputs(_single(tmp_path, source))
+    # a CR/DX projection has no frame of reference: the writers give SR + SC, no SEG
+    assert sorted(out) == ["OT", "SR"]
+    for ds in out.values():
+        _check_valid(ds, source, tmp_path)
+        assert ds.StudyInstanceUID == pydicom.dcmread(source).StudyInstanceUID
+    numbers, codes = _sr_content(out["SR"])
+    [(probability, unit)] = numbers["Probability"]
+    assert 0.0 <= probability <= 1.0 and unit == "1"
+    assert [c for c in codes if c[0] == RDS_CODE]
+    areas = numbers["Area"]
+    assert len(areas) == 2 and all(u == "cm2" and v >= 0 for v, u in areas)
+    assert numbers["Rotation Angle"][0][0] in (0.0, 90.0, 180.0, 270.0)
+    assert any("DEMONSTRATION" in text for text in sr_text_values(out["SR"]))  # the algorithm name says so
+
+
+@pytest.fixture(scope="module")
+def phantom_outputs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, dict[str, pydicom.Dataset], float]:
+    folder = tmp_path_factory.mktemp("phantom")
+    case = make_case(np.random.default_rng(11), 256, rds=True)
+    source = write_phantom_cr(folder / "series" / "cr.dcm", case, spacing_mm=0.4, monochrome1=True)
+    truth_cm2 = float(np.count_nonzero(case.labels)) * 0.4 * 0.4 / 100
+    return source, _outputs(source.parent), truth_cm2
+
+
+def test_rds_on_a_monochrome1_phantom_gives_valid_sr_and_sc(
+    tmp_path: Path, phantom_outputs: tuple[Path, dict[str, pydicom.Dataset], float]
+) -> None:
+    source, out, truth_cm2 = phantom_outputs
+    assert sorted(out) == ["OT", "SR"]
+    for ds in out.values():
+        _check_valid(ds, source, tmp_path)
+    numbers, codes = _sr_content(out["SR"])
+    right, left = (v for v, _ in numbers["Area"])
+    assert right > 0 and left > 0  # both lungs found on the phantom
+    assert 0.5 * truth_cm2 < right + left < 1.5 * truth_cm2  # areas from Imager Pixel Spacing
+    assert codes and codes[0][0] == RDS_CODE and codes[0][1] in ("52101004", "2667000")
+
+
+def test_rds_secondary_capture_shows_the_grad_cam_overlay(
+    phantom_outputs: tuple[Path, dict[str, pydicom.Dataset], float],
+) -> None:
+    _, out, _ = phantom_outputs
+    sc = out["OT"].pixel_array
+    assert sc.ndim == 3 and sc.shape[2] == 3
+    image = sc[: sc.shape[1]]  # the square picture above the text panel
+    colour = np.abs(image[..., 0].astype(int) - image[..., 2].astype(int))
+    assert np.count_nonzero(colour > 40) > 0.01 * colour.size  # heat map / lung colours, not grey only
+
+
+def test_rds_refuses_a_volume(tmp_path: Path) -> None:
+    from dicom_node.errors import InputError, PipelineError
+    from tests.inference.pipeline_series import write_slices
+
+    write_slices(tmp_path / "ct", frames=3)
+    with pytest.raises((InputError, PipelineError), match="one radiograph"):
+        registry.run_pipeline("rds", tmp_path / "ct", {})
+
+
+def test_shipped_bundle_repredicts_a_turned_phantom_upright() -> None:
+    """With the shipped demonstration weights, a phantom turned by 90 deg is segmented upright (the
+    rotation fallback picks the 270 deg turn) and the mask lands back on the turned image."""
+    from inference.pipelines.rds.bundle_io import load_model
+    from inference.pipelines.rds.evaluate import mean_iou
+    from inference.pipelines.rds.images import resize, to_working
+
+    model, metadata = load_model(None, "cpu")
+    assert metadata["demonstration"] is True
+    case = make_case(np.random.default_rng(0), 256, rds=False)
+    turned, truth = np.rot90(case.image, 1), np.rot90(case.labels, 1)
+    outcome = model.segment(to_working(turned, model.settings.working_size))
+    assert outcome.quarter_turns == 3
+    final = resize(outcome.labels, truth.shape, nearest=True)
+    first = resize(outcome.median, truth.shape, nearest=True)
+    assert (mean_iou(final, truth) or 0.0) > 0.8 > (mean_iou(first, truth) or 0.0)
+
+
+def test_node_params_override_the_bundle_settings(tmp_path: Path) -> None:
+    from inference.pipeline import Series
+    from inference.series_reader import read_series
+
+    folder = _single(tmp_path, DOG_DX)
+    series: Series = read_series(folder)
+    always = registry.load("rds", {"params": {"threshold": 0.0, "median_kernel": 3}})
+    never = registry.load("rds", {"params": {"threshold": 1.01}})
+    assert always.algorithm.parameters["median_kernel"] == "3"
+    assert [f.value.meaning for f in always.run(series).findings] == ["Present"]
+    assert [f.value.meaning for f in never.run(series).findings] == ["Absent"]
