@@ -17,6 +17,7 @@ from inference.dicom_out.common import PALETTE_RGB
 from inference.pipeline import Result, Series
 
 MIN_WIDTH = 512
+MAX_SIDE = 1024  # a key image larger than this is decimated first (a summary, not a diagnostic image)
 LINE_HEIGHT = 20
 FONT_SIZE = 15
 
@@ -41,29 +42,31 @@ def _grey(frame: np.ndarray) -> np.ndarray:
 
 def _heat_rgb(values: np.ndarray) -> np.ndarray:
     """A blue-green-red ramp for values in [0, 1]."""
-    v = np.clip(values, 0, 1)[..., None]
-    blue = np.array([0, 0, 255], float)
-    green = np.array([0, 255, 0], float)
-    red = np.array([255, 0, 0], float)
+    v = np.clip(values, 0, 1)[..., None].astype(np.float32)
+    blue = np.array([0, 0, 255], np.float32)
+    green = np.array([0, 255, 0], np.float32)
+    red = np.array([255, 0, 0], np.float32)
     low = blue + (green - blue) * np.clip(v * 2, 0, 1)
     return np.where(v < 0.5, low, green + (red - green) * np.clip(v * 2 - 1, 0, 1))
 
 
 def overlay(series: Series, result: Result, index: int) -> np.ndarray:
-    """RGB uint8 (rows, cols, 3): the grey frame with mask fill + outline or heat-map blend."""
-    grey = _grey(series.pixels[index]).astype(float)
+    """RGB uint8: the grey frame with mask fill + outline or heat-map blend, at most MAX_SIDE pixels."""
+    frame = np.asarray(series.pixels[index])
+    step = max(1, -(-max(frame.shape[:2]) // MAX_SIDE))
+    grey = _grey(frame[::step, ::step]).astype(np.float32)
     rgb = np.repeat(grey[..., None], 3, axis=-1)
     if result.heat_maps:
-        heat = np.clip(np.asarray(result.heat_maps[0].values[index], float), 0, 1)
+        heat = np.clip(np.asarray(result.heat_maps[0].values[index], np.float32)[::step, ::step], 0, 1)
         alpha = 0.45 * heat[..., None]
         rgb = rgb * (1 - alpha) + _heat_rgb(heat) * alpha
     if result.label_map is not None:
-        labels = np.asarray(result.label_map.labels[index])
+        labels = np.asarray(result.label_map.labels[index])[::step, ::step]
         for number, segment in enumerate(result.label_map.segments):
             mask = labels == segment.label
             if not mask.any():
                 continue
-            colour = np.array(PALETTE_RGB[number % len(PALETTE_RGB)], float)
+            colour = np.array(PALETTE_RGB[number % len(PALETTE_RGB)], np.float32)
             rgb[mask] = rgb[mask] * 0.7 + colour * 0.3
             edge = mask & ~ndimage.binary_erosion(mask)
             rgb[edge] = colour
