@@ -9,7 +9,7 @@ from typing import Any
 
 from dicom_node.config import Config, build_config
 from dicom_node.network.sender import Outgoing, send
-from dicom_node.samples import KOREAN_PATIENT, Patient, cr_image, ct_series, mr_series
+from dicom_node.samples import KOREAN_PATIENT, Patient, ct_series, mr_series
 
 
 def demo_config(workdir: Path, pacs_port: int) -> Config:
@@ -21,8 +21,9 @@ def demo_config(workdir: Path, pacs_port: int) -> Config:
         "rules": [
             {"name": "ct-qc", "match": {"Modality": "CT"}, "pipeline": "qc", "send_to": ["pacs"]},
             {
-                "name": "chest-xray-copy",
+                "name": "neonatal-cxr",
                 "match": {"Modality": ["CR", "DX"], "BodyPartExamined": "CHEST"},
+                "pipeline": "rds",
                 "send_to": ["pacs"],
             },
             {"name": "everything-else", "fallback": True, "discard": True},
@@ -31,6 +32,16 @@ def demo_config(workdir: Path, pacs_port: int) -> Config:
         "logging": {"level": "warning", "file": str(workdir / "node.log")},
     }
     return build_config(data, environ={})
+
+
+def _neonatal_phantom(path: Path) -> Path:
+    """A synthetic neonatal chest radiograph (the RDS pipeline's phantom; no real patient)."""
+    import numpy as np
+
+    from inference.pipelines.rds.phantom import make_case
+    from inference.pipelines.rds.phantom_dicom import write_phantom_cr
+
+    return write_phantom_cr(path, make_case(np.random.default_rng(7), size=512, rds=True))
 
 
 def run_demo(workdir: Path, timeout_s: float = 300) -> int:
@@ -44,7 +55,7 @@ def run_demo(workdir: Path, timeout_s: float = 300) -> int:
     print(f"[1/4] generating sample studies in {studies}")
     ct = ct_series(studies / "ct", KOREAN_PATIENT, slices=24, size=128)
     mr = mr_series(studies / "mr", Patient(name="DEMO^MRI", patient_id="DEMO0002"))
-    cr = [cr_image(studies / "cr", Patient(name="DEMO^BABY", patient_id="DEMO0003"))]
+    cr = [_neonatal_phantom(studies / "cr" / "CR0001.dcm")]
 
     pacs = FolderPACS(workdir / "pacs")
     pacs_port = pacs.start()
