@@ -20,6 +20,7 @@ from typing import Any, Literal
 from anonymizer.check import read_dicom
 from anonymizer.engine import Anonymizer, IdentityMapping
 from anonymizer.errors import AnonymizationRefused
+from anonymizer.raw_engine import RawAnonymizer, anonymize_file_bytes
 from anonymizer.reidentify import ReidentificationStore
 from anonymizer.settings import ProfileSettings
 
@@ -61,17 +62,18 @@ class _Job:
     output_root: Path
     layout: Layout
     paths: tuple[str, ...]
+    record_mappings: bool = True
 
 
-def _output_path(job: _Job, relative: str, ds: Any) -> Path:
+def _output_path(job: _Job, relative: str, identity: dict[str, str]) -> Path:
     if job.layout == "relative":
         return job.output_root / relative
-    parts = [str(ds.get(k, "") or "unknown") for k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID")]
-    return job.output_root.joinpath(*parts, f"{ds.get('SOPInstanceUID', 'instance')}.dcm")
+    parts = [identity.get(k) or "unknown" for k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID")]
+    return job.output_root.joinpath(*parts, f"{identity.get('SOPInstanceUID') or 'instance'}.dcm")
 
 
 def _process_one(
-    anonymizer: Anonymizer, job: _Job, relative: str
+    engines: tuple[Anonymizer, RawAnonymizer], job: _Job, relative: str
 ) -> tuple[dict[str, Any], list[IdentityMapping]]:
     record: dict[str, Any] = {
         "source": relative,
@@ -80,17 +82,15 @@ def _process_one(
         "reason": None,
         "actions": {},
     }
-    ds = read_dicom(job.source_root / relative)
-    if ds is None:
-        record.update(status="failed", reason="not a readable DICOM file")
-        return record, []
+    path = job.source_root / relative
     try:
-        result = anonymizer.anonymize(ds, in_place=True)
-        out = _output_path(job, relative, result.dataset)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        result.dataset.save_as(tmp)
-        os.replace(tmp, out)
+        data = path.read_bytes()
+        result = anonymize_file_bytes(engines[0], engines[1], data, lambda _: read_dicom(path))
+        if result is None:
+            record.update(status="failed", reason="not a readable DICOM file")
+            return record, []
+        out = _output_path(job, relative, result.identity)
+        _write_atomic(out, result.data)
     except AnonymizationRefused as exc:
         record.update(status="refused", reason=exc.reason)
         return record, []
@@ -98,16 +98,56 @@ def _process_one(
         record.update(status="failed", reason=f"{type(exc).__name__}: {str(exc)[:200]}")
         return record, []
     record.update(output=str(out.relative_to(job.output_root)), actions=result.actions)
+    if not job.record_mappings:  # no re-identification store: do not ship the mappings back
+        return record, []
     mappings = list(result.mappings)
-    pseudo_patient = str(result.dataset.get("PatientID", "") or "")
+    pseudo_patient = result.identity.get("PatientID", "")
     if result.date_offset_days is not None and pseudo_patient:
         mappings.append(IdentityMapping("date_offset", pseudo_patient, str(result.date_offset_days)))
     return record, mappings
 
 
+_MADE_DIRS: set[Path] = set()
+
+
+def _write_atomic(out: Path, data: bytes) -> None:
+    """Write to a temporary name beside ``out`` and rename (a crash never leaves half a file)."""
+    parent = out.parent
+    if parent not in _MADE_DIRS:
+        parent.mkdir(parents=True, exist_ok=True)
+        if len(_MADE_DIRS) < 100_000:
+            _MADE_DIRS.add(parent)
+    tmp = f"{parent}/.{out.name}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except FileNotFoundError:  # the folder went away since we made it (e.g. a re-run after rm -r)
+        parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+    os.replace(tmp, out)
+
+
+_ENGINES: dict[tuple[str, bytes], tuple[Anonymizer, RawAnonymizer]] = {}
+
+
+def _engines(profile: ProfileSettings, key: bytes) -> tuple[Anonymizer, RawAnonymizer]:
+    """One engine pair per profile and key in each worker process (the table is resolved once)."""
+    cache_key = (profile.model_dump_json(), key)
+    engines = _ENGINES.get(cache_key)
+    if engines is None:
+        anonymizer = Anonymizer.from_settings(profile, key=key)
+        engines = _ENGINES[cache_key] = (anonymizer, RawAnonymizer(anonymizer))
+    return engines
+
+
 def _run_job(job: _Job) -> list[tuple[dict[str, Any], list[IdentityMapping]]]:
-    anonymizer = Anonymizer.from_settings(job.profile, key=job.key)
-    return [_process_one(anonymizer, job, relative) for relative in job.paths]
+    engines = _engines(job.profile, job.key)
+    return [_process_one(engines, job, relative) for relative in job.paths]
 
 
 def _done_sources(audit: Path) -> set[str]:
@@ -159,7 +199,8 @@ def run_batch(
     todo = [f for f in files if f not in done]
     summary = BatchSummary(total=len(files), skipped=len(files) - len(todo))
     size = max(1, min(64, len(todo) // max(1, jobs * 8)))
-    work = [_Job(profile, key, source, output, layout, chunk) for chunk in _chunks(todo, size)]
+    keep = profile.reidentification_store is not None
+    work = [_Job(profile, key, source, output, layout, chunk, keep) for chunk in _chunks(todo, size)]
     store = ReidentificationStore(profile.reidentification_store) if profile.reidentification_store else None
     count = 0
     try:

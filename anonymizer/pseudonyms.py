@@ -23,13 +23,20 @@ class Pseudonymizer:
         self.prefix = prefix
         self.date_offset_days = date_offset_days
         self._uids: dict[str, str] = {}
+        self._codes: dict[tuple[str, str, int], str] = {}
 
     def _digest(self, domain: str, value: str) -> bytes:
         message = domain.encode("ascii") + b"\x00" + value.encode("utf-8", "surrogateescape")
-        return hmac.new(self._key, message, hashlib.sha256).digest()
+        return hmac.digest(self._key, message, hashlib.sha256)
 
     def _code(self, domain: str, value: str, length: int) -> str:
-        return base64.b32encode(self._digest(domain, value)).decode("ascii")[:length]
+        key = (domain, value, length)
+        code = self._codes.get(key)
+        if code is None:
+            code = base64.b32encode(self._digest(domain, value)).decode("ascii")[:length]
+            if len(self._codes) < 100_000:  # a batch's patients; bounded for long-running nodes
+                self._codes[key] = code
+        return code
 
     def uid(self, uid: str) -> str:
         """The pseudonymous UID of ``uid`` (stable for a key)."""
@@ -40,7 +47,8 @@ class Pseudonymizer:
         raw[6] = (raw[6] & 0x0F) | 0x80  # version 8 (custom)
         raw[8] = (raw[8] & 0x3F) | 0x80  # RFC variant
         result = "2.25." + str(int.from_bytes(raw, "big"))
-        self._uids[uid] = result
+        if len(self._uids) < 1_000_000:
+            self._uids[uid] = result
         return result
 
     def patient_id(self, original_id: str) -> str:

@@ -43,13 +43,20 @@ _DEID_ATTRS = (
 class ReidentificationStore:
     """Pseudonym -> original; kinds: PatientID, PatientName, AccessionNumber, uid, date_offset."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, max_rows: int | None = None) -> None:
+        """Open (or create, mode 0600) the store at ``path``; ``":memory:"`` keeps it in this process.
+
+        ``max_rows`` bounds the store (oldest rows go first): for a process-lifetime in-memory store.
+        """
+        self.max_rows = max_rows
+        in_memory = str(path) == ":memory:"
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        if not in_memory:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False)
+        self._db = sqlite3.connect(":memory:" if in_memory else self.path, check_same_thread=False)
         with self._db:
             self._db.execute(_SCHEMA)
 
@@ -58,6 +65,13 @@ class ReidentificationStore:
         rows = [(m.kind, m.pseudonym, m.original) for m in mappings]
         with self._lock, self._db:
             self._db.executemany("INSERT OR IGNORE INTO mapping VALUES (?, ?, ?)", rows)
+            if self.max_rows is not None:
+                (count,) = self._db.execute("SELECT count(*) FROM mapping").fetchone()
+                if count > self.max_rows:
+                    oldest = "SELECT rowid FROM mapping ORDER BY rowid LIMIT ?"
+                    self._db.execute(
+                        f"DELETE FROM mapping WHERE rowid IN ({oldest})", (count - self.max_rows,)
+                    )
 
     def record_result(self, result: AnonymizationResult) -> None:
         """Store every mapping of one anonymization, plus the patient's date offset."""

@@ -1,7 +1,9 @@
 """Retain Safe Private: private attributes known to carry no identity (a subset of PS3.15 Table E.3.10-1).
 
 Each entry is (group, element offset within the block, private creator). Profiles add more entries with
-``safe_private: ["GGGG,xxEE,CREATOR"]``. Siemens CSA headers are listed because dcm2niix needs them.
+``safe_private: ["GGGG,xxEE,CREATOR"]``. The Siemens CSA *image* header is listed because dcm2niix needs
+it for mosaics and diffusion; the CSA *series* header (0029,xx20) is not: its protocol text was found to
+carry original UIDs and name fragments, so it is removed like any other private element.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ DEFAULT_SAFE_PRIVATE: frozenset[SafeKey] = frozenset(
         (0x0029, 0x10, "SIEMENS CSA HEADER"),
         (0x0029, 0x18, "SIEMENS CSA HEADER"),
         (0x0029, 0x19, "SIEMENS CSA HEADER"),
-        (0x0029, 0x20, "SIEMENS CSA HEADER"),
         # GE MR: b-values, slice timing, acquisition parameters
         (0x0019, 0x8F, "GEMS_ACQU_01"),
         (0x0019, 0xA8, "GEMS_ACQU_01"),

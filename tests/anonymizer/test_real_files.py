@@ -35,7 +35,7 @@ OPTION_SETS = {
 
 
 def _identities(ds: Dataset) -> list[str]:
-    values = []
+    values: list[str] = []
     for keyword in ("PatientName", "PatientID", "PatientBirthDate", "InstitutionName", "AccessionNumber"):
         text = str(ds.get(keyword, "") or "")
         values.extend(p for p in re.split(r"[\^ ]", text) if len(p) >= 3)

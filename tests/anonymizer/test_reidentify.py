@@ -50,3 +50,13 @@ def test_round_trip_restores_identity(tmp_path: Path) -> None:
     assert series.ReferencedInstanceSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
     assert result.SOPInstanceUID == "1.2.826.0.1.3680043.8.498.2"  # the result's own UID stays
     assert "PatientIdentityRemoved" not in result
+
+
+def test_in_memory_store_is_bounded() -> None:
+    from anonymizer.engine import IdentityMapping
+
+    store = ReidentificationStore(":memory:", max_rows=3)
+    store.record([IdentityMapping("uid", f"2.25.{i}", f"1.2.{i}") for i in range(5)])
+    assert store.original("uid", "2.25.0") is None and store.original("uid", "2.25.1") is None
+    assert store.original("uid", "2.25.4") == "1.2.4"
+    assert not Path(":memory:").exists()
