@@ -26,8 +26,22 @@ def demo_config(workdir: Path, pacs_port: int) -> Config:
                 "pipeline": "rds",
                 "send_to": ["pacs"],
             },
+            {
+                "name": "research-copy",
+                "match": {"Modality": "MR", "SeriesDescription": {"regex": "(?i)mprage|t1.*3d"}},
+                "anonymize": "research",
+                "send_to": ["pacs"],
+            },
             {"name": "everything-else", "fallback": True, "discard": True},
         ],
+        "anonymizer": {
+            "profiles": {
+                "research": {
+                    "options": ["retain_longitudinal_modified_dates"],
+                    "key_file": str(workdir / "anon.key"),
+                }
+            }
+        },
         "execution": {"workers": 2},
         "logging": {"level": "warning", "file": str(workdir / "node.log")},
     }
@@ -85,8 +99,8 @@ def run_demo(workdir: Path, timeout_s: float = 300) -> int:
             line = f"      job {job['id']}: {job['rule_name']:16} {job['action']:9} -> {job['state']}"
             print(line + (f" ({job['error']})" if job["error"] else ""))
         print("      the demo PACS holds:")
-        for (modality, description), n in sorted(pacs.inventory().items()):
-            print(f"        {n:3d} x {modality:3} {description}")
+        for (modality, description, patient), n in sorted(pacs.inventory().items()):
+            print(f"        {n:3d} x {modality:3} {description:24} patient {patient}")
         ok = (
             not failed
             and all(j["state"] in ("delivered", "discarded") for j in node.ledger.list_jobs())

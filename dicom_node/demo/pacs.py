@@ -46,10 +46,16 @@ class FolderPACS:
             self._server.shutdown()
             self._server = None
 
-    def inventory(self) -> Counter[tuple[str, str]]:
-        """(Modality, SeriesDescription) → number of objects received."""
-        counts: Counter[tuple[str, str]] = Counter()
+    def inventory(self) -> Counter[tuple[str, str, str]]:
+        """(Modality, SeriesDescription, PatientName) → number of objects received."""
+        counts: Counter[tuple[str, str, str]] = Counter()
+        tags = ["SpecificCharacterSet", "Modality", "SeriesDescription", "PatientName"]
         for path in sorted(self.folder.glob("*.dcm")):
-            ds = dcmread(path, stop_before_pixels=True, specific_tags=["Modality", "SeriesDescription"])
-            counts[(str(ds.get("Modality", "")), str(ds.get("SeriesDescription", "")))] += 1
+            ds = dcmread(path, stop_before_pixels=True, specific_tags=tags)
+            key = (
+                str(ds.get("Modality", "")),
+                str(ds.get("SeriesDescription", "")),
+                str(ds.get("PatientName", "")),
+            )
+            counts[key] += 1
         return counts

@@ -79,4 +79,5 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     result = _run("demo", "--workdir", str(tmp_path / "demo"), timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "every job delivered" in result.stdout
+    assert "16 x MR" in result.stdout and "patient ANON^" in result.stdout  # the anonymised research copy
     assert "AI qc SEG" in result.stdout and "AI qc SR" in result.stdout and "AI rds SR" in result.stdout
