@@ -36,6 +36,13 @@ _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<L")
 
 
+class TruncatedData(Exception):
+    """An element claims more bytes than the file holds: the file is broken, not merely unusual.
+
+    Reported and skipped by the batch (never "repaired" by the dataset engine, which would write a
+    well-formed header around missing pixel data)."""
+
+
 class Fallback(Exception):
     """The raw engine does not handle this file; the pydicom-based engine must."""
 

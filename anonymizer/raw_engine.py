@@ -46,6 +46,7 @@ from anonymizer.raw_codec import (
     STRING_VRS,
     UNDEFINED,
     Fallback,
+    TruncatedData,
     empty_element,
     header,
     is_empty_value,
@@ -373,7 +374,7 @@ def anonymize_file_bytes(
     if raw is not None:
         try:
             return raw.anonymize_bytes(data)
-        except AnonymizationRefused:
+        except (AnonymizationRefused, TruncatedData):
             raise
         except Exception:  # Fallback, or malformed/unusual data: the dataset engine is the reference
             pass

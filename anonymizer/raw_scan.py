@@ -22,6 +22,7 @@ from anonymizer.raw_codec import (
     STRING_VRS,
     UNDEFINED,
     Fallback,
+    TruncatedData,
     read_header,
     skip_undefined,
     vr_of,
@@ -112,7 +113,7 @@ def scan(buf: bytes, pos: int, end: int, explicit: bool) -> tuple[list[Element],
         out.append((tag, vr, length, pos, start, stop))
         pos = stop
     if pos != end:
-        raise Fallback("truncated dataset")
+        raise TruncatedData(f"an element ends at byte {pos}, past the end of the data ({end})")
     return out, pos
 
 

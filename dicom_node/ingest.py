@@ -19,7 +19,6 @@ from pathlib import Path
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 
 from dicom_node.errors import InvalidDatasetError, StorageError
 from dicom_node.ledger import IngestResult, InstanceRecord, Ledger
@@ -61,17 +60,15 @@ class Header:
 def parse_header(encoded: bytes) -> Header:
     """Read the few attributes the node needs from a Part 10 byte stream (no pixel data decoded)."""
     try:
-        ds: Dataset = dcmread(io.BytesIO(encoded), stop_before_pixels=True, specific_tags=_HEADER_TAGS)
-    except (
-        InvalidDicomError,
-        EOFError,
-        ValueError,
-        KeyError,
-        TypeError,
-        NotImplementedError,
-        OSError,
-    ) as exc:
-        raise InvalidDatasetError(f"cannot parse the dataset: {exc}") from exc
+        return _parse_header(encoded)
+    except InvalidDatasetError:
+        raise
+    except Exception as exc:  # untrusted bytes: any parser failure means "cannot understand" (0xC000)
+        raise InvalidDatasetError(f"cannot parse the dataset: {type(exc).__name__}: {exc}") from exc
+
+
+def _parse_header(encoded: bytes) -> Header:
+    ds: Dataset = dcmread(io.BytesIO(encoded), stop_before_pixels=True, specific_tags=_HEADER_TAGS)
     uids = {}
     for keyword in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
         value = str(ds.get(keyword, "") or "").strip()

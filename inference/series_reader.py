@@ -109,6 +109,15 @@ def read_series(folder: Path) -> Series:
     return series if series is not None else read_stack(Path(folder))
 
 
+def _modality_values(ds: Dataset) -> np.ndarray:
+    """Decoded pixels with Rescale Slope/Intercept applied; a damaged image is an InputError naming it."""
+    try:
+        return np.asarray(apply_rescale(ds.pixel_array, ds), dtype=np.float32)
+    except (ValueError, TypeError, KeyError, AttributeError, NotImplementedError, RuntimeError) as exc:
+        name = Path(str(ds.get("filename", "") or getattr(ds, "filename", "") or "image")).name
+        raise InputError(f"{name}: cannot decode the pixel data ({exc})") from None
+
+
 def read_headers(folder: Path) -> Series:
     """The images of one series without decoding their pixels, for pipelines that decode on their own.
 
@@ -137,7 +146,7 @@ def read_stack(folder: Path) -> Series:
     if len(images) == 1 and int(images[0].get("NumberOfFrames", 1) or 1) > 1:
         ds = images[0]
         frames = [FrameRef(0, i + 1) for i in range(int(ds.NumberOfFrames))]
-        pixels = apply_rescale(ds.pixel_array, ds).astype(np.float32)
+        pixels = _modality_values(ds)
         plane = _pixel_spacing(ds)
         shared = ds.get("SharedFunctionalGroupsSequence")
         thickness = 0.0
@@ -149,7 +158,7 @@ def read_stack(folder: Path) -> Series:
     shapes = {(int(ds.Rows), int(ds.Columns)) for ds in images}
     if len(shapes) > 1:
         raise InputError(f"{folder}: images of different sizes {sorted(shapes)}")
-    stack = [apply_rescale(ds.pixel_array, ds).astype(np.float32) for ds in images]
+    stack = [_modality_values(ds) for ds in images]
     pixels = np.stack([a if a.ndim == 2 else a[..., 0] for a in stack])
     plane = _pixel_spacing(images[0])
     spacing = (_slice_spacing(images), *plane) if plane else None

@@ -31,7 +31,10 @@ def output_dtype(planes: list[Plane]) -> np.dtype:
 
 def plane_values(plane: Plane, dtype: np.dtype, series: str) -> np.ndarray:
     """The plane's voxel values, shape (columns, rows), rescaled and (MONOCHROME1) inverted."""
-    stored = plane.pixels()
+    try:
+        stored = plane.pixels()
+    except (ValueError, TypeError, KeyError, AttributeError, NotImplementedError, RuntimeError) as exc:
+        raise VolumeError(series, f"{plane.source}: cannot decode the pixel data ({exc})") from None
     if stored.shape != (plane.rows, plane.columns):
         raise VolumeError(
             series,

@@ -14,7 +14,7 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, Exp
 from anonymizer.check import read_dicom
 from anonymizer.engine import Anonymizer
 from anonymizer.errors import AnonymizationRefused
-from anonymizer.raw_codec import Fallback
+from anonymizer.raw_codec import Fallback, TruncatedData
 from anonymizer.raw_engine import RawAnonymizer, anonymize_file_bytes
 from anonymizer.settings import PixelRule
 from tests.anonymizer.test_real_files import _secondary_capture, _sr_with_references
@@ -141,8 +141,10 @@ def test_not_dicom_and_truncated() -> None:
     raw = RawAnonymizer(engine)
     assert anonymize_file_bytes(engine, raw, b"not dicom", lambda _: None) is None
     data = (DATA / "dx" / "dx_image.dcm").read_bytes()
-    with pytest.raises(Fallback):
+    with pytest.raises(TruncatedData):  # broken, not unusual: reported, never "repaired" by the other engine
         raw.anonymize_bytes(data[: len(data) // 2])
+    with pytest.raises(TruncatedData):
+        anonymize_file_bytes(engine, raw, data[: len(data) // 2], lambda _: None)
 
 
 def test_burned_in_refused_and_pixel_rules_use_dataset_engine() -> None:
