@@ -1,0 +1,21 @@
+"""The ``atrophy`` pipeline (seed 004): skull strip, 10 regions, volumes and atrophy flags on 3D T1 MRI.
+
+Modules: :mod:`.meshnet` (network + TensorFlow.js loader), :mod:`.convert` (bundle writer),
+:mod:`.conform` (1 mm 256^3 grid and back), :mod:`.segment` (running the bundles), :mod:`.regions`
+(DKT → 10 regions), :mod:`.norms` (reference ranges), :mod:`.pipeline` (the pipeline). Importing this
+package imports nothing heavy; :func:`build` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from inference.pipelines.atrophy.pipeline import AtrophyPipeline
+
+
+def build(settings: Mapping[str, Any]) -> AtrophyPipeline:
+    from inference.pipelines.atrophy.pipeline import AtrophyPipeline
+
+    return AtrophyPipeline(settings)

@@ -1,0 +1,161 @@
+"""The ``atrophy`` pipeline: 10 regional volumes and atrophy flags on a 3D T1 brain MRI (seed 004).
+
+Steps: the source volume is resampled to the conformed 1 mm 256^3 LIA grid (:mod:`.conform`), parcellated
+and skull-stripped with brainchop's MeshNets (:mod:`.segment`), the DKT parcels grouped into the paper's
+10 regions (:mod:`.regions`), volumes measured on the 1 mm grid (mL) with their fraction of the
+intracranial volume estimate, and each region compared with approximate age/sex reference ranges
+(:mod:`.norms`) when Patient's Age and Sex are present. The 10-region map is brought back onto the source
+voxels (nearest neighbour) for the SEG.
+
+Outputs (through the shared writers): SEG with 10 segments (SCT lobe / hippocampus codes with laterality),
+SR with one group per region (volume, % of ICV, atrophy present/absent), the ICV estimate, and the SC
+summary. The dementia / MCI / normal class is not derived (see :mod:`.norms`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydicom.sr.coding import Code
+
+from dicom_node.errors import InputError
+from inference.pipeline import AlgorithmInfo, Finding, LabelMap, Measurement, Pipeline, Result, Series
+from inference.pipelines.atrophy import norms
+from inference.pipelines.atrophy.conform import Grid, conform, resample
+from inference.pipelines.atrophy.regions import REGIONS, Region, group_labels
+from inference.pipelines.atrophy.segment import BUNDLE_ROOT, BrainSegmentation, BrainSegmenter
+
+VOLUME = Code("118565006", "SCT", "Volume")
+VOLUME_RATIO = Code("113288", "DCM", "Volume Ratio")
+ATROPHY = Code("13331008", "SCT", "Atrophy")
+PRESENT = Code("52101004", "SCT", "Present")
+ABSENT = Code("272519000", "SCT", "Absent")
+MILLILITER = Code("mL", "UCUM", "milliliter")
+PERCENT = Code("%", "UCUM", "percent")
+MIN_SLICES = 32
+CONFORMED_VOXEL_ML = 0.001
+ALGORITHM = "dicom-node atrophy (brainchop MeshNet, demonstration weights)"
+VERSION = "1.0 (weights: brainchop 4c87885, MIT)"
+# Sanity limits below which the parcellation is taken as failed (then no atrophy is assessed).
+MIN_HIPPOCAMPUS_ML = 1.5
+MIN_CORTEX_ML = 200.0
+
+
+def parcellation_problem(volumes: dict[int, float]) -> str | None:
+    """Why the regional volumes are implausible (a failed parcellation), or None when they look sane."""
+    hippocampi = [volumes[r.label] for r in REGIONS if r.structure == "hippocampus"]
+    cortex = sum(volumes[r.label] for r in REGIONS if r.structure != "hippocampus")
+    if min(hippocampi) < MIN_HIPPOCAMPUS_ML or cortex < MIN_CORTEX_ML:
+        return f"hippocampi {min(hippocampi):.1f} mL (min), lobar cortex {cortex:.0f} mL in all"
+    return None
+
+
+def regional_volumes(regions: np.ndarray) -> dict[int, float]:
+    """Volume in mL of every region label (1..10) on the 1 mm conformed grid."""
+    counts = np.bincount(regions.ravel(), minlength=len(REGIONS) + 1)
+    return {r.label: float(counts[r.label]) * CONFORMED_VOXEL_ML for r in REGIONS}
+
+
+def _source_array(series: Series) -> tuple[np.ndarray, Grid]:
+    volume = series.volume
+    if volume is None or series.modality != "MR":
+        raise InputError("atrophy needs an MR series that loads as one 3D volume")
+    array = volume.array[..., 0] if volume.array.ndim == 4 else volume.array
+    if volume.is_projection or array.shape[2] < MIN_SLICES:
+        raise InputError(f"atrophy needs a 3D T1 volume (at least {MIN_SLICES} slices), got {array.shape}")
+    shape = (int(array.shape[0]), int(array.shape[1]), int(array.shape[2]))
+    return np.asarray(array, dtype=np.float32), Grid(shape, np.asarray(volume.affine))
+
+
+class AtrophyPipeline(Pipeline):
+    """Skull strip, 10 regions, regional volumes and atrophy flags (research use, demonstration weights)."""
+
+    name = "atrophy"
+    accepts = "3D T1 brain MR (MPRAGE/TFL/BRAVO/FSPGR), single- or multi-frame, 0.5-2 mm"
+
+    def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
+        self.settings = dict(settings or {})
+        root = self.settings.get("bundle") or BUNDLE_ROOT
+        self.segmenter = BrainSegmenter(Path(root), str(self.settings.get("device") or "auto"))
+
+    @property
+    def algorithm(self) -> AlgorithmInfo:
+        return AlgorithmInfo(
+            name=ALGORITHM,
+            version=VERSION,
+            parameters={"grid": "conformed 1 mm 256^3 LIA", "norms": "approximate, unverified"},
+        )
+
+    def segment(self, series: Series) -> tuple[BrainSegmentation, np.ndarray, Grid, Grid]:
+        """Conformed segmentation, 10-region map on the conformed grid, source and conformed grids."""
+        array, source = _source_array(series)
+        conformed, grid = conform(array, source)
+        segmentation = self.segmenter.run(conformed)
+        return segmentation, group_labels(segmentation.parcellation), source, grid
+
+    def run(self, series: Series) -> Result:
+        segmentation, regions, source, grid = self.segment(series)
+        icv_ml = float(segmentation.brain.sum()) * CONFORMED_VOXEL_ML
+        volumes = regional_volumes(regions)
+        on_source = resample(regions, grid, source, labels=True)
+        labels = np.ascontiguousarray(np.transpose(on_source, (2, 1, 0)))  # (slice, row, col) = frames
+        ds = series.datasets[0]
+        age, sex = norms.parse_age(ds.get("PatientAge")), norms.parse_sex(ds.get("PatientSex"))
+        measurements = [Measurement(VOLUME, round(icv_ml, 1), MILLILITER)]
+        findings: list[Finding] = []
+        summary = [
+            "Research finding, not a diagnosis: brainchop MeshNet (demonstration weights) on a 1 mm grid",
+            f"Intracranial volume estimate (brain-extraction mask): {icv_ml:.0f} mL",
+        ]
+        codes = []
+        problem = parcellation_problem(volumes)
+        if problem is not None:
+            summary.append(f"QC: parcellation implausible ({problem}); regional results unreliable")
+            age = None  # no atrophy call on a failed parcellation
+        for region in REGIONS:
+            line, atrophy = self._region(region, volumes[region.label], icv_ml, age, sex, measurements)
+            summary.append(line)
+            if atrophy is not None:
+                findings.append(Finding(ATROPHY, PRESENT if atrophy else ABSENT, region=region.label))
+                codes.append(str(region.code(atrophy)))
+        if codes:
+            summary.append("Annotation codes (AI-Hub style): " + " ".join(codes))
+        else:
+            summary.append("Atrophy not assessed: failed QC, or Patient's Age and/or Sex missing")
+        summary.append(f"Reference ranges: {norms.SOURCE_NOTE}")
+        summary.append("Dementia / MCI / normal class: not reported (no trained classifier configured)")
+        return Result(
+            label_map=LabelMap(labels=labels, segments=[r.segment() for r in REGIONS]),
+            measurements=measurements,
+            findings=findings,
+            summary=summary,
+            parameters=dict(self.algorithm.parameters),
+        )
+
+    @staticmethod
+    def _region(
+        region: Region,
+        volume_ml: float,
+        icv_ml: float,
+        age: float | None,
+        sex: str | None,
+        measurements: list[Measurement],
+    ) -> tuple[str, bool | None]:
+        percent = 100.0 * volume_ml / icv_ml if icv_ml > 0 else 0.0
+        measurements.append(Measurement(VOLUME, round(volume_ml, 2), MILLILITER, region=region.label))
+        measurements.append(Measurement(VOLUME_RATIO, round(percent, 3), PERCENT, region=region.label))
+        line = f"{region.name}: {volume_ml:.1f} mL, {percent:.2f} % of ICV"
+        if age is None or sex is None:
+            return line, None
+        assessment = norms.assess(region.structure, percent, age, sex)
+        verdict = "atrophy" if assessment.atrophy else "no atrophy"
+        return f"{line} (expected {assessment.expected_percent:.2f} %, z {assessment.z:+.1f}: {verdict})", (
+            assessment.atrophy
+        )
+
+
+def build(settings: Mapping[str, Any]) -> AtrophyPipeline:
+    return AtrophyPipeline(settings)

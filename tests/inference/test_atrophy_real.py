@@ -1,0 +1,169 @@
+"""atrophy pipeline on real data with the real weights (each network runs once per input, per module).
+
+* brainchop's conformed T1 (``tests/data/brainchop/t1_crop.nii.gz``, LIA): the parcellation alone;
+* the Siemens XA30 enhanced multi-frame 3D T1 (2 mm): the whole pipeline through the registry, outputs
+  checked with dciodvfy and mapped back onto the source frames.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import highdicom as hd
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+
+from inference import registry
+from inference.dicom_out import new_context, write_outputs, write_seg
+from inference.pipeline import Result, Series
+from inference.pipelines.atrophy.pipeline import AtrophyPipeline
+from inference.pipelines.atrophy.regions import REGIONS, group_labels
+from inference.pipelines.atrophy.segment import BrainSegmentation, BrainSegmenter
+from inference.series_reader import read_series
+from tests.inference.dicom_checks import assert_valid
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+T1 = DATA / "brainchop" / "t1_crop.nii.gz"
+XA30_T1 = DATA / "dcm_qa_xa30" / "In" / "5_anat-T1w_acq-tfl"
+LEFT_HIPPOCAMPUS, RIGHT_HIPPOCAMPUS = 77, 78
+
+pytestmark = pytest.mark.slow
+
+
+def _centre(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    index = np.argwhere(mask).mean(axis=0)
+    return np.asarray(affine @ np.append(index, 1.0))[:3]
+
+
+@pytest.fixture(scope="module")
+def conformed() -> tuple[BrainSegmentation, np.ndarray]:
+    """Brain mask + 104-label parcellation of the conformed T1 (nibabel x, y, z order), RAS affine."""
+    image = nib.load(T1)
+    assert nib.aff2axcodes(image.affine) == ("L", "I", "A")
+    volume = np.asarray(image.dataobj, dtype=np.float32)
+    return BrainSegmenter().run(volume), image.affine
+
+
+def test_brain_mask_and_parcellation_of_the_conformed_t1_are_plausible(conformed: tuple) -> None:
+    segmentation, _ = conformed
+    brain_ml = float(segmentation.brain.sum()) / 1000.0
+    assert 1000.0 < brain_ml < 1800.0
+    labels = segmentation.parcellation
+    parcelled = labels > 0
+    overlap = 2.0 * float((parcelled & segmentation.brain).sum()) / float(parcelled.sum() + brain_ml * 1000)
+    assert overlap > 0.8  # MindGrab and the parcellation agree on where the brain is
+    for label in (LEFT_HIPPOCAMPUS, RIGHT_HIPPOCAMPUS):
+        assert 2.5 < float((labels == label).sum()) / 1000.0 < 6.0
+    regions = group_labels(labels)
+    counts = np.bincount(regions.ravel(), minlength=11)
+    assert np.all(counts[1:] > 1000), counts  # every one of the 10 regions is there (> 1 mL)
+
+
+def test_parcellation_of_the_conformed_t1_has_sides_and_lobes_in_place(conformed: tuple) -> None:
+    segmentation, affine = conformed
+    labels = segmentation.parcellation  # nibabel affine: RAS world, +x = patient's right
+    left = _centre(labels == LEFT_HIPPOCAMPUS, affine)
+    right = _centre(labels == RIGHT_HIPPOCAMPUS, affine)
+    assert left[0] < right[0]  # RAS: the left hippocampus has the smaller x
+    regions = group_labels(labels)
+    centres = {r.label: _centre(regions == r.label, affine) for r in REGIONS}
+    for region in REGIONS:
+        lateral = centres[region.label][0]
+        assert lateral < 0 if region.side == "left" else lateral > 0, region.name
+    frontal, occipital = centres[1], centres[7]
+    assert frontal[1] > occipital[1] + 40  # frontal cortex well anterior (+y in RAS) of occipital
+    assert centres[9][2] < frontal[2]  # hippocampus below the frontal cortex
+
+
+@pytest.fixture(scope="module")
+def xa30(tmp_path_factory: pytest.TempPathFactory) -> tuple[Series, Result, list[pydicom.Dataset], Path]:
+    series = read_series(XA30_T1)
+    pipeline = registry.load("atrophy", {})
+    assert isinstance(pipeline, AtrophyPipeline)
+    result = pipeline.run(series)
+    outputs = write_outputs(series, result, "atrophy", pipeline.algorithm)
+    if outputs[0].Modality != "SEG":  # see test_xa30_write_outputs_includes_the_seg
+        try:
+            seg = write_seg(series, result.label_map, new_context("atrophy", pipeline.algorithm))
+            outputs = [seg, *outputs]
+        except AttributeError:  # highdicom wants PixelMeasuresSequence shared; XA30 has it per frame
+            pass
+    return series, result, outputs, tmp_path_factory.mktemp("atrophy")
+
+
+@pytest.mark.xfail(
+    reason="shared writer: has_patient_geometry() looks for PlaneOrientationSequence only in the shared "
+    "functional groups and highdicom wants PixelMeasuresSequence there; the XA30 enhanced T1 has both per "
+    "frame, so write_outputs() gives no SEG",
+    strict=False,
+)
+def test_xa30_write_outputs_includes_the_seg(xa30: tuple) -> None:
+    series, result, _, _ = xa30
+    outputs = write_outputs(series, result, "atrophy", registry.load("atrophy", {}).algorithm)
+    assert [ds.Modality for ds in outputs] == ["SEG", "SR", "OT"]
+
+
+def _volumes(result: Result) -> dict[int | None, float]:
+    return {m.region: m.value for m in result.measurements if m.concept.value == "118565006"}
+
+
+def test_xa30_brain_mask_is_plausible_and_a_failed_parcellation_is_said(xa30: tuple) -> None:
+    _, result, _, _ = xa30
+    volumes = _volumes(result)
+    assert 1000.0 < volumes[None] < 1800.0  # brain-extraction mask (ICV estimate), mL
+    if any("QC: parcellation implausible" in line for line in result.summary):
+        assert not result.findings  # no atrophy call on a failed parcellation
+        pytest.xfail("known: the 104-label model fails on this 2 mm T1 (see the pipeline's QC line)")
+
+
+@pytest.mark.xfail(reason="the 104-label model fails on the 2 mm XA30 T1 upsampled to 1 mm", strict=False)
+def test_xa30_regional_volumes_are_plausible(xa30: tuple) -> None:
+    _, result, _, _ = xa30
+    volumes = _volumes(result)
+    assert 2.5 < volumes[9] < 6.0 and 2.5 < volumes[10] < 6.0  # hippocampi
+    for region in REGIONS[:8]:
+        assert 10.0 < volumes[region.label] < 200.0, region.name
+    fractions = {m.region: m.value for m in result.measurements if m.concept.value == "113288"}
+    assert fractions[1] == pytest.approx(100.0 * volumes[1] / volumes[None], rel=1e-3)
+
+
+def test_xa30_sides_are_not_swapped_on_the_source_grid(xa30: tuple) -> None:
+    series, result, _, _ = xa30
+    labels = result.label_map.labels  # (slice, row, col) on the source frames
+    affine = series.volume.affine  # (col, row, slice) → LPS
+    ijk = np.transpose(labels, (2, 1, 0))
+    left = _centre(ijk == 1, affine)  # left / right frontal cortex: enough voxels even on this input
+    right = _centre(ijk == 2, affine)
+    assert left[0] > right[0] + 20  # LPS: +x is the patient's left
+
+
+def test_xa30_outputs_pass_dciodvfy_and_say_what_they_are(xa30: tuple) -> None:
+    _, result, outputs, folder = xa30
+    assert [ds.Modality for ds in outputs][-2:] == ["SR", "OT"]
+    for ds in outputs:
+        # the source's own Patient's Name ("XAtest_sub-July11", one component) is copied as is
+        assert [w for w in assert_valid(ds, folder) if "PatientName" not in w] == []
+    assert "demonstration weights" in registry.load("atrophy", {}).algorithm.name  # written into every output
+    assert any("Research finding" in line for line in result.summary)
+
+
+def test_xa30_seg_has_ten_segments_on_the_source_frames(xa30: tuple) -> None:
+    series, result, outputs, _ = xa30
+    if outputs[0].Modality != "SEG":
+        pytest.xfail("no SEG on this enhanced source (shared writer / highdicom: per-frame pixel measures)")
+    seg = hd.seg.Segmentation.from_dataset(outputs[0])
+    assert seg.get_segment_numbers() == list(range(1, 11))
+    first = seg.get_segment_description(1)
+    assert first.segmented_property_type.value == "83251001"
+    assert first.segmented_property_type.SegmentedPropertyTypeModifierCodeSequence[0].CodeValue == "7771000"
+    source = series.datasets[0]
+    numbers = [f.frame_number for f in series.frames]
+    pixels = seg.get_pixels_by_source_frame(
+        source_sop_instance_uid=source.SOPInstanceUID,
+        source_frame_numbers=numbers,
+        segment_numbers=list(range(1, 11)),
+        combine_segments=True,
+    )
+    assert np.array_equal(pixels, result.label_map.labels)
