@@ -71,6 +71,18 @@ def _base(patient: Patient, sop_class: str, modality: str, series_uid: str, seri
     return ds
 
 
+def _set_pixels(ds: Dataset, pixels: np.ndarray, bits_stored: int) -> None:
+    """Image Pixel module for a 16-bit grey image (signed when ``pixels`` is)."""
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.BitsAllocated = 16
+    ds.BitsStored = bits_stored
+    ds.HighBit = bits_stored - 1
+    ds.PixelRepresentation = 1 if pixels.dtype.kind == "i" else 0
+    ds.PixelData = pixels.tobytes()
+
+
 def _phantom(size: int, z: float) -> np.ndarray:
     """A body-like ellipse with two darker 'lungs' and a bright 'spine', varying along z."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size - 0.5
@@ -116,20 +128,12 @@ def ct_series(
         ds.PixelSpacing = [spacing, spacing]
         ds.SliceThickness = thickness
         ds.KVP = 120
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.Rows = ds.Columns = size
-        ds.BitsAllocated = 16
-        ds.BitsStored = 16
-        ds.HighBit = 15
-        ds.PixelRepresentation = 1
+        _set_pixels(ds, (_phantom(size, k / 4) + 1024).astype(np.int16), bits_stored=16)
         ds.RescaleIntercept = -1024
         ds.RescaleSlope = 1
         ds.RescaleType = "HU"
         ds.WindowCenter = 40
         ds.WindowWidth = 400
-        pixels = (_phantom(size, k / 4) + 1024).astype(np.int16)
-        ds.PixelData = pixels.tobytes()
         path = folder / f"CT{k + 1:04d}.dcm"
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
@@ -157,15 +161,7 @@ def mr_series(folder: Path, patient: Patient | None = None, slices: int = 16, si
         ds.ImageOrientationPatient = [0, 1, 0, 0, 0, -1]
         ds.PixelSpacing = [1.0, 1.0]
         ds.SliceThickness = 1.0
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.Rows = ds.Columns = size
-        ds.BitsAllocated = 16
-        ds.BitsStored = 12
-        ds.HighBit = 11
-        ds.PixelRepresentation = 0
-        pixels = np.clip(_phantom(size, k / 3) + 1000, 0, 4095).astype(np.uint16)
-        ds.PixelData = pixels.tobytes()
+        _set_pixels(ds, np.clip(_phantom(size, k / 3) + 1000, 0, 4095).astype(np.uint16), bits_stored=12)
         path = folder / f"MR{k + 1:04d}.dcm"
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
@@ -181,15 +177,7 @@ def cr_image(folder: Path, patient: Patient | None = None, size: int = 256) -> P
     ds.ViewPosition = "AP"
     ds.InstanceNumber = 1
     ds.ImagerPixelSpacing = [0.2, 0.2]
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = ds.Columns = size
-    ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
-    ds.PixelRepresentation = 0
-    pixels = np.clip((_phantom(size, 0.0) + 1000) * 2, 0, 4095).astype(np.uint16)
-    ds.PixelData = pixels.tobytes()
+    _set_pixels(ds, np.clip((_phantom(size, 0.0) + 1000) * 2, 0, 4095).astype(np.uint16), bits_stored=12)
     path = folder / "CR0001.dcm"
     ds.save_as(path, enforce_file_format=True)
     return path
