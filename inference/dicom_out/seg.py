@@ -6,9 +6,12 @@ omitted, and every segment carries coded category/type, laterality and Algorithm
 
 from __future__ import annotations
 
+import copy
+
 import highdicom as hd
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
 
 from dicom_node.errors import PipelineError
 from inference.dicom_out.common import (
@@ -94,7 +97,37 @@ def has_patient_geometry(series: Series) -> bool:
     if "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds:
         return True
     shared = ds.get("SharedFunctionalGroupsSequence")
-    return bool(shared) and "PlaneOrientationSequence" in shared[0]
+    if shared and "PlaneOrientationSequence" in shared[0]:
+        return True
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    return bool(per_frame) and "PlaneOrientationSequence" in per_frame[0]
+
+
+_FRAME_GEOMETRY = ("PixelMeasuresSequence", "PlaneOrientationSequence")
+
+
+def _with_shared_geometry(ds: Dataset) -> Dataset:
+    """The source as highdicom 0.28 needs it: pixel measures and orientation in the shared groups.
+
+    Enhanced sources (e.g. Siemens XA) may repeat them in every frame instead; when every frame agrees,
+    a copy of the dataset carries them as shared (the SEG still references the original instance).
+    """
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
+    missing = [kw for kw in _FRAME_GEOMETRY if not shared or kw not in shared[0]]
+    if not missing or not per_frame:
+        return ds
+    patched = copy.deepcopy(shared) if shared else Sequence([Dataset()])
+    for keyword in missing:
+        if keyword not in per_frame[0]:
+            continue
+        values = {repr(frame[keyword].value) for frame in per_frame if keyword in frame}
+        if len(values) != 1:
+            raise PipelineError(f"source frames differ in {keyword}: cannot place one SEG geometry on them")
+        setattr(patched[0], keyword, copy.deepcopy(per_frame[0][keyword].value))
+    source = copy.copy(ds)
+    source.SharedFunctionalGroupsSequence = patched
+    return source
 
 
 def write_seg(series: Series, label_map: LabelMap, context: OutputContext) -> hd.seg.Segmentation:
@@ -109,7 +142,7 @@ def write_seg(series: Series, label_map: LabelMap, context: OutputContext) -> hd
         raise PipelineError("the label map is empty: no SEG to write")
     if len(series.datasets) == 1 and int(series.datasets[0].get("NumberOfFrames", 1) or 1) > 1:
         # one multi-frame image: SEG frames follow the source's own frame order
-        source_images = series.datasets
+        source_images = [_with_shared_geometry(series.datasets[0])]
         ordered = np.zeros((int(series.datasets[0].NumberOfFrames), *stack.shape[1:]), dtype=stack.dtype)
         for index, frame in enumerate(series.frames):
             ordered[frame.frame_number - 1] = stack[index]
