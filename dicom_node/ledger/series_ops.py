@@ -1,0 +1,285 @@
+"""Ledger operations on instances and series revisions: ingest, completion, routing.
+
+Claims are conditional updates (``UPDATE ... WHERE state = <expected>``), so several threads or processes
+sharing the ledger never complete or route the same series revision twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.engine import RowMapping
+
+from dicom_node.ledger import schema as t
+from dicom_node.ledger.base import LedgerBase
+
+
+@dataclass(frozen=True)
+class InstanceRecord:
+    """What the receiver knows of one stored instance (no PHI)."""
+
+    sop_instance_uid: str
+    sop_class_uid: str
+    series_instance_uid: str
+    study_instance_uid: str
+    transfer_syntax_uid: str
+    path: str
+    size_bytes: int
+    frames: int
+    calling_ae: str
+    modality: str
+    series_description: str
+    expected_frames: int | None
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    series_id: int
+    revision: int
+    duplicate: bool
+    completed: bool
+    late: bool
+
+
+class SeriesLedger(LedgerBase):
+    # -- ingest ---------------------------------------------------------------------------------
+    def record_instances(self, records: Sequence[InstanceRecord]) -> list[IngestResult]:
+        """Record stored instances in one transaction (group commit); returns one result each."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            return [self._record_one(conn, rec, now) for rec in records]
+
+    def _record_one(self, conn: Connection, rec: InstanceRecord, now: float) -> IngestResult:
+        existing = conn.execute(
+            select(t.instances.c.id, t.instances.c.revision).where(
+                t.instances.c.sop_instance_uid == rec.sop_instance_uid
+            )
+        ).first()
+        current = (
+            conn.execute(
+                select(t.series)
+                .where(t.series.c.series_instance_uid == rec.series_instance_uid)
+                .order_by(t.series.c.revision.desc())
+                .limit(1)
+                .with_for_update()
+            )
+            .mappings()
+            .first()
+        )
+        late = False
+        if current is None:
+            revision = 1
+            series_id = self._open_revision(conn, rec, revision, now, frames=rec.frames)
+            counted = True
+        elif current["state"] == "receiving":
+            revision, series_id = current["revision"], current["id"]
+            counted = existing is None or existing.revision != revision
+            values: dict[str, Any] = {"last_received_at": now}
+            if counted:
+                values["instance_count"] = t.series.c.instance_count + 1
+                values["frame_count"] = t.series.c.frame_count + rec.frames
+            if rec.expected_frames and not current["expected_frames"]:
+                values["expected_frames"] = rec.expected_frames
+            conn.execute(update(t.series).where(t.series.c.id == series_id).values(**values))
+        elif self.late_instances == "ignore":
+            late = True
+            revision, series_id, counted = current["revision"], current["id"], False
+            self._event(
+                conn,
+                "late-ignored",
+                "late instance stored, not reprocessed (series.late_instances: ignore)",
+                series_id=series_id,
+            )
+        else:
+            late = True
+            revision = current["revision"] + 1
+            prior_frames = conn.execute(
+                select(func.coalesce(func.sum(t.instances.c.frames), 0)).where(
+                    t.instances.c.series_instance_uid == rec.series_instance_uid,
+                    t.instances.c.sop_instance_uid != rec.sop_instance_uid,
+                )
+            ).scalar_one()
+            series_id = self._open_revision(conn, rec, revision, now, frames=int(prior_frames) + rec.frames)
+            counted = True
+            self._event(conn, "revision", f"late instance opened revision {revision}", series_id=series_id)
+
+        if existing is None:
+            conn.execute(
+                insert(t.instances).values(
+                    sop_instance_uid=rec.sop_instance_uid,
+                    sop_class_uid=rec.sop_class_uid,
+                    series_instance_uid=rec.series_instance_uid,
+                    study_instance_uid=rec.study_instance_uid,
+                    revision=revision,
+                    transfer_syntax_uid=rec.transfer_syntax_uid,
+                    path=rec.path,
+                    size_bytes=rec.size_bytes,
+                    frames=rec.frames,
+                    calling_ae=rec.calling_ae,
+                    received_at=now,
+                    receive_count=1,
+                )
+            )
+        else:
+            conn.execute(
+                update(t.instances)
+                .where(t.instances.c.id == existing.id)
+                .values(
+                    revision=revision,
+                    transfer_syntax_uid=rec.transfer_syntax_uid,
+                    path=rec.path,
+                    size_bytes=rec.size_bytes,
+                    frames=rec.frames,
+                    received_at=now,
+                    receive_count=t.instances.c.receive_count + 1,
+                )
+            )
+
+        completed = False
+        if counted:
+            row = conn.execute(
+                select(t.series.c.expected_frames, t.series.c.frame_count, t.series.c.state).where(
+                    t.series.c.id == series_id
+                )
+            ).first()
+            if (
+                row
+                and row.state == "receiving"
+                and row.expected_frames
+                and row.frame_count >= row.expected_frames
+            ):
+                completed = self._complete(conn, series_id, now, "expected-count")
+        return IngestResult(series_id, revision, existing is not None, completed, late)
+
+    @staticmethod
+    def _open_revision(conn: Connection, rec: InstanceRecord, revision: int, now: float, frames: int) -> int:
+        result = conn.execute(
+            insert(t.series).values(
+                series_instance_uid=rec.series_instance_uid,
+                study_instance_uid=rec.study_instance_uid,
+                revision=revision,
+                state="receiving",
+                modality=rec.modality[:16],
+                series_description=rec.series_description[:128],
+                calling_ae=rec.calling_ae,
+                instance_count=1,
+                frame_count=frames,
+                expected_frames=rec.expected_frames,
+                first_received_at=now,
+                last_received_at=now,
+                sample_path=rec.path,
+            )
+        )
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    # -- completion and routing ------------------------------------------------------------------
+    def _complete(self, conn: Connection, series_id: int, now: float, reason: str) -> bool:
+        claimed = conn.execute(
+            update(t.series)
+            .where(t.series.c.id == series_id, t.series.c.state == "receiving")
+            .values(state="complete", completed_at=now, completion_reason=reason)
+        ).rowcount
+        if claimed:
+            self._event(conn, "complete", f"series revision complete ({reason})", series_id=series_id)
+        return bool(claimed)
+
+    def complete_quiet_series(self, quiet_s: float, now: float | None = None) -> list[int]:
+        """Mark series revisions that have been quiet for ``quiet_s`` as complete; return their ids."""
+        now = time.time() if now is None else now
+        cutoff = now - quiet_s
+        done: list[int] = []
+        with self.engine.begin() as conn:
+            ids = conn.execute(
+                select(t.series.c.id).where(
+                    t.series.c.state == "receiving", t.series.c.last_received_at <= cutoff
+                )
+            ).scalars()
+            for series_id in list(ids):
+                claimed = conn.execute(
+                    update(t.series)
+                    .where(
+                        t.series.c.id == series_id,
+                        t.series.c.state == "receiving",
+                        t.series.c.last_received_at <= cutoff,
+                    )
+                    .values(state="complete", completed_at=now, completion_reason="quiet-period")
+                ).rowcount
+                if claimed:
+                    self._event(
+                        conn, "complete", "series revision complete (quiet period)", series_id=series_id
+                    )
+                    done.append(series_id)
+        return done
+
+    def complete_unrouted(self) -> list[RowMapping]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(select(t.series).where(t.series.c.state == "complete").order_by(t.series.c.id))
+                .mappings()
+                .all()
+            )
+
+    def get_series(self, series_id: int) -> RowMapping | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.series).where(t.series.c.id == series_id)).mappings().first()
+
+    def series_files(self, series_instance_uid: str, revision: int) -> list[RowMapping]:
+        """All instances of a series up to and including ``revision`` (a revision is the whole series)."""
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(t.instances)
+                    .where(
+                        t.instances.c.series_instance_uid == series_instance_uid,
+                        t.instances.c.revision <= revision,
+                    )
+                    .order_by(t.instances.c.id)
+                )
+                .mappings()
+                .all()
+            )
+
+    def route_series(self, series_id: int, jobs: Iterable[dict[str, Any]], summary: str) -> list[int]:
+        """Create the jobs of a complete series and mark it routed, atomically (at most once)."""
+        now = time.time()
+        created: list[int] = []
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                update(t.series)
+                .where(t.series.c.id == series_id, t.series.c.state == "complete")
+                .values(state="routed")
+            ).rowcount
+            if not claimed:
+                return created
+            for job in jobs:
+                state = "discarded" if job["action"] == "discard" else "queued"
+                result = conn.execute(
+                    insert(t.jobs).values(
+                        series_id=series_id,
+                        rule_name=job["rule_name"],
+                        action=job["action"],
+                        pipeline=job.get("pipeline"),
+                        state=state,
+                        attempts=0,
+                        next_attempt_at=now,
+                        ticket=json.dumps(job["ticket"], ensure_ascii=False, sort_keys=True),
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                job_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+                created.append(job_id)
+                self._event(
+                    conn,
+                    "job",
+                    f"rule {job['rule_name']!r} fired: {state}",
+                    series_id=series_id,
+                    job_id=job_id,
+                )
+            self._event(conn, "routed", summary, series_id=series_id)
+        return created
