@@ -20,28 +20,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from stages import time_stages
 
 GOAL_S = 2.0
-
-
-def _stages(folder: Path, settings: dict[str, str]) -> dict[str, float]:
-    from inference import registry
-    from inference.dicom_out import write_outputs
-    from inference.series_reader import read_series
-
-    pipeline = registry.load("dermatitis", settings)
-    started = time.perf_counter()
-    series = read_series(folder)
-    read = time.perf_counter()
-    result = pipeline.run(series)
-    graded = time.perf_counter()
-    write_outputs(series, result, "dermatitis", pipeline.algorithm)
-    written = time.perf_counter()
-    return {
-        "read + decode": read - started,
-        "tile + grade + render": graded - read,
-        "SR + SC": written - graded,
-    }
 
 
 def run(repeat: int = 5, threads: int = 2, size: tuple[int, int] = (4000, 3000)) -> dict[str, float]:
@@ -64,7 +45,7 @@ def run(repeat: int = 5, threads: int = 2, size: tuple[int, int] = (4000, 3000))
             started = time.perf_counter()
             registry.run_pipeline("dermatitis", folder, settings)
             times.append(time.perf_counter() - started)
-        stages = _stages(folder, settings)
+        stages = time_stages("dermatitis", folder, settings, "tile + grade + render")
     median, best = statistics.median(times), min(times)
     print(f"per photograph: median {median:.2f} s, best {best:.2f} s over {repeat} runs")
     for name, seconds in stages.items():

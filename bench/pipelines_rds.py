@@ -20,28 +20,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from stages import time_stages
 
 GOAL_S = 1.0
-
-
-def _stages(folder: Path, settings: dict[str, str]) -> dict[str, float]:
-    from inference import registry
-    from inference.dicom_out import write_outputs
-    from inference.series_reader import read_series
-
-    pipeline = registry.load("rds", settings)
-    started = time.perf_counter()
-    series = read_series(folder)
-    read = time.perf_counter()
-    result = pipeline.run(series)
-    analysed = time.perf_counter()
-    write_outputs(series, result, "rds", pipeline.algorithm)
-    written = time.perf_counter()
-    return {
-        "read + decode": read - started,
-        "segment + classify + Grad-CAM": analysed - read,
-        "SR + SC": written - analysed,
-    }
 
 
 def _time(folder: Path, settings: dict[str, str], repeat: int) -> dict[str, float]:
@@ -53,7 +34,7 @@ def _time(folder: Path, settings: dict[str, str], repeat: int) -> dict[str, floa
         started = time.perf_counter()
         registry.run_pipeline("rds", folder, settings)
         times.append(time.perf_counter() - started)
-    stages = _stages(folder, settings)
+    stages = time_stages("rds", folder, settings, "segment + classify + Grad-CAM")
     median, best = statistics.median(times), min(times)
     print(f"per radiograph: median {median:.2f} s, best {best:.2f} s over {repeat} runs")
     for name, seconds in stages.items():
