@@ -7,8 +7,10 @@ STAMP := $(VENV)/.installed
 WHEELS ?= /opt/wheels
 PIP_LINKS := $(if $(wildcard $(WHEELS)),--find-links $(WHEELS),)
 # Debian packages the tests talk to: DCMTK (storescu/storescp/echoscu), dicom3tools (dciodvfy), Orthanc,
-# Chromium (driven by Playwright for the dashboard tests; no browser download), OpenSSL (test CA for TLS).
-SYSTEM_TOOLS := storescu:dcmtk dciodvfy:dicom3tools Orthanc:orthanc chromium:chromium openssl:openssl
+# Chromium (driven by Playwright for the dashboard tests; no browser download), OpenSSL (test CA for TLS),
+# Redis (Celery broker) and PostgreSQL (shared ledger) for the scale-out tests, started on loopback by them.
+SYSTEM_TOOLS := storescu:dcmtk dciodvfy:dicom3tools Orthanc:orthanc chromium:chromium openssl:openssl \
+	redis-server:redis-server pg_ctlcluster:postgresql
 
 .PHONY: all venv system-deps demo test lint typecheck pytest bench clean
 
@@ -19,7 +21,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
 	# torch first, pinned, from the local CPU wheel when present (never the CUDA build)
 	$(BIN)/pip install -q $(PIP_LINKS) torch==2.13.0
-	$(BIN)/pip install -q $(PIP_LINKS) -e '.[inference,dev]'
+	$(BIN)/pip install -q $(PIP_LINKS) -e '.[inference,scale,dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
