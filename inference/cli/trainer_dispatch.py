@@ -12,11 +12,13 @@ import importlib
 from dicom_node.errors import InputError
 
 TRAINERS: dict[str, str] = {
+    "atrophy": "inference.pipelines.atrophy.train",
     "rds": "inference.pipelines.rds.train",
     "dermatitis": "inference.pipelines.dermatitis.train",
     "fmri": "inference.pipelines.fmri.train",
 }
 EVALUATORS: dict[str, str] = {
+    "atrophy": "inference.pipelines.atrophy.evaluate",
     "rds": "inference.pipelines.rds.evaluate",
     "dermatitis": "inference.pipelines.dermatitis.evaluate",
     "fmri": "inference.pipelines.fmri.evaluate",

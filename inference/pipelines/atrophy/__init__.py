@@ -2,8 +2,11 @@
 
 Modules: :mod:`.meshnet` (network + TensorFlow.js loader), :mod:`.convert` (bundle writer),
 :mod:`.conform` (1 mm 256^3 grid and back), :mod:`.segment` (running the bundles), :mod:`.regions`
-(DKT → 10 regions), :mod:`.norms` (reference ranges), :mod:`.pipeline` (the pipeline). Importing this
-package imports nothing heavy; :func:`build` does.
+(DKT → 10 regions), :mod:`.norms` (reference ranges), :mod:`.pipeline` (the pipeline). The trainable
+head: :mod:`.features` (regional features and their CSV cache), :mod:`.dataset` (AI-Hub style data),
+:mod:`.head` (model and training), :mod:`.head_bundle`, :mod:`.metrics`, :mod:`.train` / :mod:`.evaluate`
+(CLI), :mod:`.synthetic` (a synthetic features data set). Importing this package imports nothing heavy;
+:func:`build` does.
 """
 
 from __future__ import annotations

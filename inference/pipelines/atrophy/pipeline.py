@@ -9,7 +9,9 @@ voxels (nearest neighbour) for the SEG.
 
 Outputs (through the shared writers): SEG with 10 segments (SCT lobe / hippocampus codes with laterality),
 SR with one group per region (volume, % of ICV, atrophy present/absent), the ICV estimate, and the SC
-summary. The dementia / MCI / normal class is not derived (see :mod:`.norms`).
+summary. The dementia / MCI / normal class is not derived from the norms (see :mod:`.norms`): it is
+reported only when a head trained by ``dicom-node train atrophy`` is configured
+(``pipelines.atrophy.params.head: /path/to/head-bundle``, see :mod:`.head`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dicom_node.errors import InputError
 from inference.pipeline import AlgorithmInfo, Finding, LabelMap, Measurement, Pipeline, Result, Series
 from inference.pipelines.atrophy import norms
 from inference.pipelines.atrophy.conform import Grid, conform, resample
+from inference.pipelines.atrophy.features import RegionalFeatures
 from inference.pipelines.atrophy.regions import REGIONS, Region, group_labels
 from inference.pipelines.atrophy.segment import BUNDLE_ROOT, BrainSegmentation, BrainSegmenter
 
@@ -34,6 +37,15 @@ ATROPHY = Code("13331008", "SCT", "Atrophy")
 PRESENT = Code("52101004", "SCT", "Present")
 ABSENT = Code("272519000", "SCT", "Absent")
 MILLILITER = Code("mL", "UCUM", "milliliter")
+# The class of the trained head. DICOM's code tables (pydicom's CID dictionary) list no dementia or mild
+# cognitive impairment concept, so these use our private scheme (PS3.3 8.2); "Normal" is SCT 17621005.
+LOCAL_SCHEME = "99DCMNODE"
+COGNITIVE_CLASS = Code("COGCLASS", LOCAL_SCHEME, "Cognitive status class (trained head)")
+CLASS_CODES = (
+    Code("DEMENTIA", LOCAL_SCHEME, "Dementia"),
+    Code("MCI", LOCAL_SCHEME, "Mild cognitive impairment"),
+    Code("17621005", "SCT", "Normal"),
+)
 PERCENT = Code("%", "UCUM", "percent")
 MIN_SLICES = 32
 CONFORMED_VOXEL_ML = 0.001
@@ -79,15 +91,17 @@ class AtrophyPipeline(Pipeline):
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         self.settings = dict(settings or {})
         root = self.settings.get("bundle") or BUNDLE_ROOT
-        self.segmenter = BrainSegmenter(Path(root), str(self.settings.get("device") or "auto"))
+        device = str(self.settings.get("device") or "auto")
+        self.segmenter = BrainSegmenter(Path(root), device)
+        head = dict(self.settings.get("params") or {}).get("head")
+        self.head = ClassHead(Path(head), device) if head else None
 
     @property
     def algorithm(self) -> AlgorithmInfo:
-        return AlgorithmInfo(
-            name=ALGORITHM,
-            version=VERSION,
-            parameters={"grid": "conformed 1 mm 256^3 LIA", "norms": "approximate, unverified"},
-        )
+        parameters = {"grid": "conformed 1 mm 256^3 LIA", "norms": "approximate, unverified"}
+        if self.head is not None:
+            parameters["class head"] = f"{self.head.bundle.name} {self.head.bundle.version}"
+        return AlgorithmInfo(name=ALGORITHM, version=VERSION, parameters=parameters)
 
     def segment(self, series: Series) -> tuple[BrainSegmentation, np.ndarray, Grid, Grid]:
         """Conformed segmentation, 10-region map on the conformed grid, source and conformed grids."""
@@ -96,9 +110,14 @@ class AtrophyPipeline(Pipeline):
         segmentation = self.segmenter.run(conformed)
         return segmentation, group_labels(segmentation.parcellation), source, grid
 
+    def features(self, series: Series, subject: str = "") -> RegionalFeatures:
+        """The regional features of ``series`` (what the trainable head learns from)."""
+        segmentation, regions, _, _ = self.segment(series)
+        return _features(series, subject, regional_volumes(regions), icv(segmentation.brain))
+
     def run(self, series: Series) -> Result:
         segmentation, regions, source, grid = self.segment(series)
-        icv_ml = float(segmentation.brain.sum()) * CONFORMED_VOXEL_ML
+        icv_ml = icv(segmentation.brain)
         volumes = regional_volumes(regions)
         on_source = resample(regions, grid, source, labels=True)
         labels = np.ascontiguousarray(np.transpose(on_source, (2, 1, 0)))  # (slice, row, col) = frames
@@ -126,7 +145,14 @@ class AtrophyPipeline(Pipeline):
         else:
             summary.append("Atrophy not assessed: failed QC, or Patient's Age and/or Sex missing")
         summary.append(f"Reference ranges: {norms.SOURCE_NOTE}")
-        summary.append("Dementia / MCI / normal class: not reported (no trained classifier configured)")
+        if self.head is None:
+            summary.append("Dementia / MCI / normal class: not reported (no trained classifier configured)")
+        elif problem is not None:
+            summary.append("Dementia / MCI / normal class: not reported (failed QC)")
+        else:
+            finding, line = self.head.classify(_features(series, "", volumes, icv_ml))
+            findings.append(finding)
+            summary.append(line)
         return Result(
             label_map=LabelMap(labels=labels, segments=[r.segment() for r in REGIONS]),
             measurements=measurements,
@@ -155,6 +181,49 @@ class AtrophyPipeline(Pipeline):
         return f"{line} (expected {assessment.expected_percent:.2f} %, z {assessment.z:+.1f}: {verdict})", (
             assessment.atrophy
         )
+
+
+def icv(brain: np.ndarray) -> float:
+    """Intracranial volume estimate (mL): the brain-extraction mask on the 1 mm conformed grid."""
+    return float(brain.sum()) * CONFORMED_VOXEL_ML
+
+
+def _features(series: Series, subject: str, volumes: dict[int, float], icv_ml: float) -> RegionalFeatures:
+    ds = series.datasets[0]
+    return RegionalFeatures(
+        subject=subject,
+        volumes_ml=tuple(volumes[r.label] for r in REGIONS),
+        icv_ml=icv_ml,
+        age=norms.parse_age(ds.get("PatientAge")),
+        sex=norms.parse_sex(ds.get("PatientSex")),
+    )
+
+
+class ClassHead:
+    """A head bundle written by ``dicom-node train atrophy``: gives the dementia / MCI / normal class."""
+
+    def __init__(self, path: Path, device: str) -> None:
+        from inference.bundle import load_bundle
+        from inference.pipelines.atrophy.head_bundle import head_block
+
+        self.bundle = load_bundle(path, device)
+        block = head_block(path, self.bundle.metadata)
+        self.names: list[str] = [str(n) for n in block["class_names"]]
+        self.demonstration = bool(block.get("demonstration", False))
+
+    def classify(self, features: RegionalFeatures) -> tuple[Finding, str]:
+        """The class finding (coded, with its probability) and the summary line."""
+        from inference.pipelines.atrophy.head import predict
+
+        _, probabilities = predict(self.bundle.network, features.vector()[None, :])
+        index = int(probabilities[0].argmax())
+        probability = float(probabilities[0, index])
+        note = ", DEMONSTRATION weights" if self.demonstration else ""
+        line = (
+            f"Dementia / MCI / normal class (trained head {self.bundle.version}{note}, research): "
+            f"{self.names[index]} (p {probability:.2f})"
+        )
+        return Finding(COGNITIVE_CLASS, CLASS_CODES[index], probability=round(probability, 4)), line
 
 
 def build(settings: Mapping[str, Any]) -> AtrophyPipeline:

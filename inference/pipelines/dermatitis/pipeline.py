@@ -2,9 +2,12 @@
 
 Each photograph of the series is read in colour (:mod:`.photo`), covered by a grid of tiles
 (:mod:`.tiling`), and every tile inside the region (skin, or a GSPS / SEG region drawn on the photo,
-:mod:`.roi`) is graded by the three-headed ResNet of the bundle. Per sign the report gives the worst
-tile's severity (coded, with its probability) and the area-weighted severity; plus the sum of the
-three worst severities. Outputs: SR (TID 1500) and SC (the photograph with the graded tiles).
+:mod:`.roi`) is graded by the three-headed ResNet of the bundle. A GSPS / SEG is taken from the series
+folder or from the study context folder beside it (``<job>/context/``, filled by the node with the
+study's PR / SEG instances that reference this series: :mod:`dicom_node.dispatch.study_context`).
+Per sign the report gives the worst tile's severity (coded, with its probability) and the
+area-weighted severity; plus the sum of the three worst severities. Outputs: SR (TID 1500) and SC
+(the photograph with the graded tiles).
 
 Privacy: photographs show faces and tattoos. The photograph's pixels leave this pipeline only in the
 SC, which the node sends back to the PACS the photograph came from; the SR carries no pixels, and

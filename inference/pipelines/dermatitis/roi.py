@@ -3,7 +3,10 @@
 When the photograph arrives with a presentation state whose graphic annotations outline a region on
 it (closed POLYLINE / INTERPOLATED, CIRCLE, ELLIPSE), or with a SEG whose frames lie on it, only the
 tiles inside that region are graded. Objects are looked for beside the photograph's file (the series
-folder the node hands over); objects that reference other images are ignored.
+folder the node hands over) and in the study context folder next to that series folder
+(:func:`dicom_node.dispatch.study_context.study_context_dir`, ``<job>/context/``), where the node links
+the PR / SEG instances of the same study that reference the series: a PACS sends a GSPS drawn on a
+photograph as a series of its own. Objects that reference other images are ignored.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import pydicom
 from PIL import Image, ImageDraw
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+
+from dicom_node.dispatch.study_context import study_context_dir
 
 log = logging.getLogger(__name__)
 ROI_MODALITIES = {"PR", "SEG"}
@@ -121,10 +126,12 @@ def roi_from(objects: Iterable[Dataset], photo: Dataset) -> Roi | None:
 
 
 def objects_beside(photos: Sequence[Dataset]) -> list[Dataset]:
-    """Presentation states and SEGs in the folder(s) the photographs were read from."""
-    folders = {
+    """Presentation states and SEGs beside the photographs and in their study context folder."""
+    series_folders = {
         Path(str(ds.filename)).parent for ds in photos if isinstance(getattr(ds, "filename", None), str)
     }
+    context = {study_context_dir(folder) for folder in series_folders}
+    folders = series_folders | {folder for folder in context if folder.is_dir()}
     found: list[Dataset] = []
     for folder in sorted(folders):
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):

@@ -1,4 +1,5 @@
-"""Synthetic skin photographs as DICOM (VL Photographic Image Storage, modality XC) for tests and demos.
+"""Synthetic skin photographs as DICOM (VL Photographic Image Storage, modality XC) for tests and demos,
+and the presentation state (GSPS) a viewer sends when a lesion is outlined on one.
 
 Colour-by-pixel RGB (uncompressed) or JPEG Baseline in YBR_FULL_422, the way cameras and PACS store
 photographs. The pixels come from :mod:`inference.pipelines.dermatitis.synthetic`; the identity is made up.
@@ -15,6 +16,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import (
     ExplicitVRLittleEndian,
+    GrayscaleSoftcopyPresentationStateStorage,
     JPEGBaseline8Bit,
     VLPhotographicImageStorage,
     generate_uid,
@@ -96,3 +98,81 @@ def write_photograph(folder: Path, pixels: np.ndarray, jpeg: bool = True, name: 
     path = folder / name
     photograph_dataset(pixels, jpeg=jpeg).save_as(path, enforce_file_format=True)
     return path
+
+
+_PATIENT_AND_STUDY = (
+    "SpecificCharacterSet",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+)
+
+
+def lesion_presentation_state(photo: Dataset, outline: list[tuple[float, float]]) -> Dataset:
+    """A Grayscale Softcopy Presentation State, in a series of its own, outlining a lesion on ``photo``.
+
+    What a viewer sends when a clinician draws the lesion: same patient and study, a new PR series, the
+    photograph referenced, and one closed POLYLINE (``outline`` in photograph pixels, column then row)
+    on a graphic layer ``LESION``.
+    """
+    ds = Dataset()
+    for keyword in _PATIENT_AND_STUDY:
+        if keyword in photo:
+            setattr(ds, keyword, photo[keyword].value)
+    ds.SOPClassUID = GrayscaleSoftcopyPresentationStateStorage
+    ds.SOPInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SeriesNumber = 99
+    ds.SeriesDescription = "Lesion outline"
+    ds.Modality = "PR"
+    ds.Manufacturer = "SyntheticViewer"
+    ds.InstanceNumber = 1
+    ds.ContentLabel = "LESION"
+    ds.ContentDescription = "Lesion outlined on the photograph"
+    ds.Laterality = str(photo.get("Laterality", ""))
+    ds.PresentationCreationDate = str(photo.get("ContentDate", "20240315"))
+    ds.PresentationCreationTime = "103000"
+    ds.ContentCreatorName = ""
+    image = Dataset()
+    image.ReferencedSOPClassUID = photo.SOPClassUID
+    image.ReferencedSOPInstanceUID = photo.SOPInstanceUID
+    series = Dataset()
+    series.SeriesInstanceUID = photo.SeriesInstanceUID
+    series.ReferencedImageSequence = [image]
+    ds.ReferencedSeriesSequence = [series]
+    area = Dataset()
+    area.DisplayedAreaTopLeftHandCorner = [1, 1]
+    area.DisplayedAreaBottomRightHandCorner = [int(photo.Columns), int(photo.Rows)]
+    area.PresentationSizeMode = "SCALE TO FIT"
+    area.PresentationPixelAspectRatio = [1, 1]
+    ds.DisplayedAreaSelectionSequence = [area]
+    layer = Dataset()
+    layer.GraphicLayer = "LESION"
+    layer.GraphicLayerOrder = 1
+    ds.GraphicLayerSequence = [layer]
+    points = [*outline, outline[0]] if outline[0] != outline[-1] else list(outline)
+    graphic = Dataset()
+    graphic.GraphicAnnotationUnits = "PIXEL"
+    graphic.GraphicDimensions = 2
+    graphic.NumberOfGraphicPoints = len(points)
+    graphic.GraphicData = [float(v) for point in points for v in point]
+    graphic.GraphicType = "POLYLINE"
+    graphic.GraphicFilled = "N"
+    annotation = Dataset()
+    annotation.ReferencedImageSequence = [image]
+    annotation.GraphicLayer = "LESION"
+    annotation.GraphicObjectSequence = [graphic]
+    ds.GraphicAnnotationSequence = [annotation]
+    ds.PresentationLUTShape = "IDENTITY"
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    return ds

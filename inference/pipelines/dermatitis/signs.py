@@ -2,7 +2,11 @@
 
 Erythema is SNOMED CT 247441003 as DICOM lists it (CID 4406). The code tables available here do not
 list excoriation or lichenification, so those two use our local coding scheme ``99DCMNODE`` (PS3.3
-8.2: private scheme designators start with "99") rather than a SNOMED code we cannot verify. The
+8.2: private scheme designators start with "99") rather than a SNOMED code we cannot verify. (Checked
+again in November 2026 against the reference material reachable here: no SNOMED browser page, DICOM CID
+table or published code list gave a concept ID for "Lichenification (morphologic abnormality)"; an ID
+for "Excoriation (morphologic abnormality)" appeared only in a third-party test fixture, which is no
+authority. Switch both when a SNOMED CT release can be consulted.) The
 severity values 0-3 map to the SNOMED severity qualifiers of DICOM CID 3716 (None, Mild, Moderate,
 Severe), in the paper's scale (0 none ... 3 severe).
 """
