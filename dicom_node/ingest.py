@@ -28,6 +28,8 @@ from dicom_node.storage import Storage
 
 log = get_logger("dicom_node.ingest")
 
+MAX_UID_LENGTH = 64  # PS3.5 §9.1
+
 _HEADER_TAGS = [
     "SpecificCharacterSet",
     "SOPClassUID",
@@ -76,16 +78,25 @@ def _parse_header(encoded: bytes) -> Header:
             raise InvalidDatasetError(f"{keyword} is missing")
         uids[keyword] = value
     meta = ds.file_meta
+    sop_class_uid = str(ds.get("SOPClassUID", "") or meta.get("MediaStorageSOPClassUID", ""))
+    transfer_syntax_uid = str(meta.get("TransferSyntaxUID", ""))
+    for keyword, value in (
+        *uids.items(),
+        ("SOPClassUID", sop_class_uid),
+        ("TransferSyntaxUID", transfer_syntax_uid),
+    ):
+        if len(value) > MAX_UID_LENGTH:  # the ledger (PostgreSQL) holds at most 64, as the standard allows
+            raise InvalidDatasetError(f"{keyword} is longer than {MAX_UID_LENGTH} characters")
     try:
         description = str(ds.get("SeriesDescription", "") or "")
     except (ValueError, LookupError, UnicodeError):
         description = ""
     return Header(
-        sop_class_uid=str(ds.get("SOPClassUID", "") or meta.get("MediaStorageSOPClassUID", "")),
+        sop_class_uid=sop_class_uid,
         sop_instance_uid=uids["SOPInstanceUID"],
         study_instance_uid=uids["StudyInstanceUID"],
         series_instance_uid=uids["SeriesInstanceUID"],
-        transfer_syntax_uid=str(meta.get("TransferSyntaxUID", "")),
+        transfer_syntax_uid=transfer_syntax_uid,
         modality=str(ds.get("Modality", "") or ""),
         series_description=description,
         frames=frames_in(ds),

@@ -9,6 +9,12 @@ Layout under ``storage.path``::
 
 Every file is written atomically: a temporary file in the same folder, fsync, rename, then fsync of the
 folder (batched by the caller), so a crash leaves either the old file or the new one, never half of one.
+
+The path may be shared (NFS-style) by several receivers and workers. Final names are derived from UIDs and
+job ids only, so two writers of the same instance write the same bytes to the same name (the last rename
+wins). Temporary names carry the writer's host and process id (``.<name>.<host>~<pid>.<nonce>.tmp``), so
+the clean-up at start removes only what a dead process on this host left, and what any writer left long
+ago; a write in flight at another receiver is never removed under it.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import hashlib
 import os
 import re
 import shutil
+import socket
+import time
 import uuid
 from pathlib import Path
 
@@ -35,10 +43,47 @@ def safe_name(uid: str) -> str:
     return "x" + hashlib.sha256(uid.encode("utf-8", "replace")).hexdigest()[:40]
 
 
+# Temporary files older than this belong to a writer that is gone, whoever it was (no write takes so long).
+STALE_TEMP_AGE_S = 15 * 60
+_TEMP_NAME = re.compile(r"\.(?P<host>[A-Za-z0-9-]{1,32})~(?P<pid>[0-9]+)\.[0-9a-f]{32}\.tmp$")
+
+
+def _host_tag() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32] or "host"
+
+
+def temp_path(path: Path) -> Path:
+    """The temporary name a write of ``path`` uses: same folder, hidden, tagged with host and pid."""
+    return path.parent / f".{path.name}.{_host_tag()}~{os.getpid()}.{uuid.uuid4().hex}.tmp"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def _temp_is_stale(tmp: Path, now: float, max_age_s: float) -> bool:
+    """Left by a crash: written by a dead process (or this one's former self) on this host, or old."""
+    match = _TEMP_NAME.search(tmp.name)
+    if match and match["host"] == _host_tag():
+        pid = int(match["pid"])
+        if pid == os.getpid() or not _process_alive(pid):
+            return True
+    try:
+        return now - tmp.stat().st_mtime > max_age_s
+    except OSError:
+        return False
+
+
 def write_file_atomic(path: Path, data: bytes | memoryview, fsync: bool = True) -> None:
     """Write a file atomically: temp file in the same folder, fsync, rename over the target."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    tmp = temp_path(path)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         try:
@@ -68,7 +113,8 @@ class Storage:
         self.jobs = self.root / "jobs"
         for folder in (self.root, self.spool, self.jobs):
             folder.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.root, 0o750)
+        with contextlib.suppress(PermissionError):  # a shared path may belong to another account
+            os.chmod(self.root, 0o750)
 
     # -- space ----------------------------------------------------------------------------------
     def free_bytes(self) -> int:
@@ -140,10 +186,18 @@ class Storage:
         except OSError:
             shutil.copy2(source, target)
 
-    def remove_stale_temp_files(self) -> int:
-        """Remove temporary files left by a crash mid-write (never acknowledged, so never promised)."""
+    def remove_stale_temp_files(self, max_age_s: float = STALE_TEMP_AGE_S) -> int:
+        """Remove temporary files left by a crash mid-write (never acknowledged, so never promised).
+
+        Called at start, before this process writes anything. On a shared path other receivers may be
+        writing right now: their temporary files (another host, or a live process here) stay unless older
+        than ``max_age_s``.
+        """
         removed = 0
+        now = time.time()
         for tmp in self.spool.rglob(".*.tmp"):
+            if not _temp_is_stale(tmp, now, max_age_s):
+                continue
             with contextlib.suppress(OSError):
                 tmp.unlink()
                 removed += 1

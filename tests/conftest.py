@@ -12,6 +12,7 @@ from dicom_node.node import Node
 from dicom_node.samples import Patient, ct_series
 from tests.support.node import make_config
 from tests.support.orthanc import Orthanc
+from tests.support.postgres import PostgresServer
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +32,33 @@ def orthanc(orthanc_server: Orthanc) -> Iterator[Orthanc]:
     yield orthanc_server
     if not orthanc_server.running:
         orthanc_server.start()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL (Debian package postgresql) per session on loopback; fails if not installed."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database for this test: SQLAlchemy URL ``postgresql+psycopg://...``."""
+    name = postgres_server.create_database()
+    yield postgres_server.url(name)
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A ledger URL for each supported database: SQLite in ``tmp_path`` and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture

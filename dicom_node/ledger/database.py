@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -38,10 +41,30 @@ def create_ledger_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+# Key of the PostgreSQL advisory lock held while migrating: receivers and workers starting together on
+# a fresh database migrate one after the other (the later ones find the schema at head and do nothing).
+MIGRATION_LOCK_KEY = 0x6C6564676572  # "ledger"
+MIGRATION_ATTEMPTS = 5
+_alembic_in_use = threading.Lock()  # Alembic's op/context are module globals: one migration per process
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (idempotent; safe at every start)."""
+    """Bring the schema to ``revision`` (idempotent; safe at every start, also of several processes)."""
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, revision)
+    for attempt in range(1, MIGRATION_ATTEMPTS + 1):
+        try:
+            with _alembic_in_use, engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                    )
+                cfg.attributes["connection"] = connection
+                command.upgrade(cfg, revision)
+            return
+        except DBAPIError:
+            # SQLite has no such lock: a process migrating at the same moment makes "table already
+            # exists"; once it is done, upgrading again finds the schema at head.
+            if attempt == MIGRATION_ATTEMPTS:
+                raise
+            time.sleep(0.2 * attempt)

@@ -16,6 +16,7 @@ from sqlalchemy.engine import RowMapping
 
 from dicom_node.ledger import schema as t
 from dicom_node.ledger.base import LedgerBase
+from dicom_node.ledger.retry import in_transaction
 
 TERMINAL_STATES = ("delivered", "failed", "discarded")
 DISCARDABLE_STATES = ("failed", "queued", "produced")
@@ -84,7 +85,13 @@ class JobLedger(LedgerBase):
                 else t.jobs.c.lease_expires_at < now
             )
             for old, new in (("running", "queued"), ("sending", "produced")):
-                rows = conn.execute(select(t.jobs.c.id).where(t.jobs.c.state == old, stale)).scalars().all()
+                rows = (
+                    conn.execute(
+                        select(t.jobs.c.id).where(t.jobs.c.state == old, stale).order_by(t.jobs.c.id)
+                    )
+                    .scalars()
+                    .all()
+                )
                 for job_id in rows:
                     conn.execute(
                         update(t.jobs)
@@ -105,8 +112,13 @@ class JobLedger(LedgerBase):
         return bool(conn.execute(update(t.jobs).where(condition).values(**values)).rowcount)
 
     def job_produced(self, job_id: int, owner: str, outputs: Sequence[DeliverySpec], note: str) -> str:
-        """Register what a job produced and must deliver; state → produced (or delivered if nothing)."""
-        with self.engine.begin() as conn:
+        """Register what a job produced and must deliver; state → produced (or delivered if nothing).
+
+        One delivery row per (job, destination, object): a job run twice (a worker that lost its lease
+        and another that took over) registers its outputs once.
+        """
+
+        def produced(conn: Connection) -> str:
             for spec in outputs:
                 exists = conn.execute(
                     select(t.deliveries.c.id).where(
@@ -140,6 +152,8 @@ class JobLedger(LedgerBase):
             )
             self._event(conn, "state", f"running → {state}: {note}", job_id=job_id)
             return state
+
+        return in_transaction(self.engine, produced)
 
     def job_failed(self, job_id: int, owner: str | None, reason: str) -> None:
         with self.engine.begin() as conn:

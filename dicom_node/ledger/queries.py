@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import BigInteger, Select, and_, case, cast, func, or_, select
 
 from dicom_node.ledger import schema as t
 from dicom_node.ledger.ledger import TERMINAL_STATES, Ledger
@@ -134,8 +134,9 @@ def received_by_calling_ae(ledger: Ledger) -> list[dict[str, Any]]:
     query = (
         select(
             t.instances.c.calling_ae,
-            func.coalesce(func.sum(t.instances.c.receive_count), 0).label("instances"),
-            func.coalesce(func.sum(t.instances.c.size_bytes), 0).label("bytes"),
+            # sums are NUMERIC on PostgreSQL (Decimal in Python): cast back to integers for JSON
+            cast(func.coalesce(func.sum(t.instances.c.receive_count), 0), BigInteger).label("instances"),
+            cast(func.coalesce(func.sum(t.instances.c.size_bytes), 0), BigInteger).label("bytes"),
         )
         .group_by(t.instances.c.calling_ae)
         .order_by(t.instances.c.calling_ae)

@@ -1,6 +1,9 @@
 """Ledger tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` create exactly these.
 
-Times are UNIX seconds (float) so SQLite and PostgreSQL compare them the same way.
+Times are UNIX seconds (float; double precision on PostgreSQL) so SQLite and PostgreSQL compare them the
+same way. Paths and lease owners are unbounded text: PostgreSQL enforces declared lengths, SQLite does not,
+and a long ``storage.path`` must not make a write fail on one database only. UIDs are at most 64 characters
+(PS3.5); the receiver refuses longer ones before they reach the ledger.
 
 - ``series``: one row per series *revision*. Revision 1 is opened by the first instance; an instance
   arriving after its revision was handed on opens revision n+1 (processed again, or ignored by config).
@@ -13,6 +16,7 @@ Times are UNIX seconds (float) so SQLite and PostgreSQL compare them the same wa
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Float,
     ForeignKey,
@@ -54,7 +58,7 @@ series = Table(
     Column("last_received_at", Float, nullable=False),
     Column("completed_at", Float, nullable=True),
     Column("completion_reason", String(32), nullable=True),
-    Column("sample_path", String(512), nullable=False),
+    Column("sample_path", Text, nullable=False),
     UniqueConstraint("series_instance_uid", "revision", name="uq_series_uid_revision"),
 )
 Index("ix_series_state_last", series.c.state, series.c.last_received_at)
@@ -69,8 +73,8 @@ instances = Table(
     Column("study_instance_uid", UID, nullable=False),
     Column("revision", Integer, nullable=False),
     Column("transfer_syntax_uid", UID, nullable=False),
-    Column("path", String(512), nullable=False),
-    Column("size_bytes", Integer, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
     Column("frames", Integer, nullable=False, default=1),
     Column("calling_ae", String(16), nullable=False, default=""),
     Column("received_at", Float, nullable=False),
@@ -88,7 +92,7 @@ jobs = Table(
     Column("state", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", Float, nullable=False),
-    Column("lease_owner", String(128), nullable=True),
+    Column("lease_owner", Text, nullable=True),
     Column("lease_expires_at", Float, nullable=True),
     Column("error", Text, nullable=True),
     Column("ticket", Text, nullable=False),  # JSON snapshot: rule, destinations, decision reasons
@@ -106,7 +110,7 @@ deliveries = Table(
     Column("destination", String(64), nullable=False),
     Column("sop_instance_uid", UID, nullable=False),
     Column("sop_class_uid", UID, nullable=False),
-    Column("path", String(512), nullable=False),
+    Column("path", Text, nullable=False),
     Column("state", String(16), nullable=False),  # pending | delivered
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_status", Integer, nullable=True),

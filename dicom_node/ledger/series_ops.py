@@ -1,7 +1,11 @@
 """Ledger operations on instances and series revisions: ingest, completion, routing.
 
 Claims are conditional updates (``UPDATE ... WHERE state = <expected>``), so several threads or processes
-sharing the ledger never complete or route the same series revision twice.
+sharing the ledger never complete or route the same series revision twice. Recording an instance first
+locks its series' newest revision (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite has one writer at a
+time), so instances of one series arriving at several receivers are counted one after another; two
+receivers opening the same new series at once collide on the unique revision and the loser runs its
+transaction again (:mod:`.retry`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from sqlalchemy.engine import RowMapping
 
 from dicom_node.ledger import schema as t
 from dicom_node.ledger.base import LedgerBase
+from dicom_node.ledger.retry import in_transaction
 
 
 @dataclass(frozen=True)
@@ -50,16 +55,20 @@ class SeriesLedger(LedgerBase):
     # -- ingest ---------------------------------------------------------------------------------
     def record_instances(self, records: Sequence[InstanceRecord]) -> list[IngestResult]:
         """Record stored instances in one transaction (group commit); returns one result each."""
-        now = time.time()
-        with self.engine.begin() as conn:
-            return [self._record_one(conn, rec, now) for rec in records]
+        # One lock order for every transaction (series, then instance): concurrent batches never deadlock.
+        order = sorted(
+            range(len(records)),
+            key=lambda i: (records[i].series_instance_uid, records[i].sop_instance_uid),
+        )
+
+        def record(conn: Connection) -> list[IngestResult]:
+            now = time.time()
+            results = {i: self._record_one(conn, records[i], now) for i in order}
+            return [results[i] for i in range(len(records))]
+
+        return in_transaction(self.engine, record)
 
     def _record_one(self, conn: Connection, rec: InstanceRecord, now: float) -> IngestResult:
-        existing = conn.execute(
-            select(t.instances.c.id, t.instances.c.revision).where(
-                t.instances.c.sop_instance_uid == rec.sop_instance_uid
-            )
-        ).first()
         current = (
             conn.execute(
                 select(t.series)
@@ -71,6 +80,12 @@ class SeriesLedger(LedgerBase):
             .mappings()
             .first()
         )
+        # Read after the series lock: an instance another receiver recorded meanwhile is seen here.
+        existing = conn.execute(
+            select(t.instances.c.id, t.instances.c.revision).where(
+                t.instances.c.sop_instance_uid == rec.sop_instance_uid
+            )
+        ).first()
         late = False
         if current is None:
             revision = 1
@@ -192,12 +207,13 @@ class SeriesLedger(LedgerBase):
         """Mark series revisions that have been quiet for ``quiet_s`` as complete; return their ids."""
         now = time.time() if now is None else now
         cutoff = now - quiet_s
-        done: list[int] = []
-        with self.engine.begin() as conn:
+
+        def complete(conn: Connection) -> list[int]:
+            done: list[int] = []
             ids = conn.execute(
-                select(t.series.c.id).where(
-                    t.series.c.state == "receiving", t.series.c.last_received_at <= cutoff
-                )
+                select(t.series.c.id)
+                .where(t.series.c.state == "receiving", t.series.c.last_received_at <= cutoff)
+                .order_by(t.series.c.id)  # one lock order for concurrent schedulers
             ).scalars()
             for series_id in list(ids):
                 claimed = conn.execute(
@@ -214,7 +230,9 @@ class SeriesLedger(LedgerBase):
                         conn, "complete", "series revision complete (quiet period)", series_id=series_id
                     )
                     done.append(series_id)
-        return done
+            return done
+
+        return in_transaction(self.engine, complete)
 
     def complete_unrouted(self) -> list[RowMapping]:
         with self.engine.connect() as conn:
