@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -70,6 +71,9 @@ class NodeConfig(_Strict):
         description="empty = any caller; entries 'AET' or 'AET@host' or {ae_title, host}",
     )
     max_associations: int = Field(default=16, ge=1, le=1000)
+    require_called_ae: bool = Field(
+        default=False, description="reject associations whose called AE title is not node.ae_title"
+    )
     acse_timeout_s: float = Field(default=30, gt=0)
     dimse_timeout_s: float = Field(default=60, gt=0)
     network_timeout_s: float = Field(default=120, gt=0)
@@ -169,11 +173,41 @@ class DispatchConfig(_Strict):
     batch_size: int = Field(default=200, ge=1, description="objects sent per association")
 
 
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp", "sentinel")
+
+
 class ExecutionConfig(_Strict):
+    """Where jobs run: ``local`` threads in ``serve``, or ``celery`` workers (``dicom-node worker``)."""
+
     backend: Literal["local", "celery"] = "local"
     workers: int = Field(default=1, ge=1, le=64, description="local job threads")
-    broker: SecretStr | None = None
+    broker: SecretStr | None = Field(
+        default=None, description="celery: broker URL, redis://host:6379/0 or amqp://user:pw@host//"
+    )
     lease_s: float = Field(default=120, gt=0, description="a job whose lease expired is resumed")
+    requeue_after_s: float = Field(
+        default=60, gt=0, description="celery: a job still due this long after its message is re-sent"
+    )
+    visibility_timeout_s: float = Field(
+        default=7200,
+        gt=0,
+        description="celery on Redis: an unacknowledged message is redelivered after this; keep it above "
+        "the longest pipeline timeout",
+    )
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_for_celery(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            value = None
+        if value is None:
+            if info.data.get("backend") == "celery":
+                raise ValueError("required when execution.backend is celery (a redis:// or amqp:// URL)")
+            return None
+        scheme = value.get_secret_value().partition("://")[0].lower()
+        if scheme not in BROKER_SCHEMES:  # never echo the URL: it may hold a password
+            raise ValueError(f"unsupported broker scheme {scheme!r}; use one of {', '.join(BROKER_SCHEMES)}")
+        return value
 
 
 class LoggingConfig(_Strict):

@@ -1,10 +1,16 @@
-"""The node: receiver + ingest + completion/routing scheduler + job executor, wired from one Config."""
+"""The node: receiver + ingest + completion/routing scheduler + job executor, wired from one Config.
+
+With ``execution.backend: local`` the jobs run in this process's executor threads. With ``celery`` this
+process only receives and routes; its scheduler sends each job with work to do to the job's Celery queue
+(:class:`~dicom_node.dispatch.celery_dispatch.CeleryDispatcher`) and ``dicom-node worker`` processes run
+them. Celery is imported only then.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydicom import dcmread
 
@@ -17,6 +23,9 @@ from dicom_node.logsetup import get_logger
 from dicom_node.network.receiver import Receiver
 from dicom_node.routing.rules import Rule, compile_rules, evaluate
 from dicom_node.storage import Storage
+
+if TYPE_CHECKING:
+    from dicom_node.dispatch.celery_dispatch import CeleryDispatcher
 
 log = get_logger("dicom_node.node")
 
@@ -74,6 +83,11 @@ class Node:
         self.storage = Storage(config.storage.path, config.storage.min_free_gb, config.storage.fsync)
         self.ledger: Ledger = open_ledger(config.storage.database_url, config.series.late_instances)
         self.executor = Executor(config, self.storage, self.ledger, anonymizer)
+        self.dispatcher: CeleryDispatcher | None = None
+        if config.execution.backend == "celery":
+            from dicom_node.dispatch.celery_dispatch import CeleryDispatcher
+
+            self.dispatcher = CeleryDispatcher(config, self.ledger)
         self._route_now = threading.Event()
         self.ingestor = Ingestor(self.storage, self.ledger, on_complete=self._route_now.set)
         self.receiver = Receiver(config.node, self.storage, self.ingestor)
@@ -83,17 +97,25 @@ class Node:
 
     def start(self, receive: bool = True, work: bool = True) -> None:
         removed = self.storage.remove_stale_temp_files()
-        if work and self.config.execution.backend == "local":
+        local = self.config.execution.backend == "local"
+        if work and local:
             recovered = self.ledger.recover_leases(owner_prefix(self.storage))
             if recovered or removed:
                 log.info("recovered_after_restart", jobs=recovered, temp_files_removed=removed)
         if receive:
             self.port = self.receiver.start()
-        if work:
+        if work and local:
             self.executor.start()
         self._scheduler = threading.Thread(target=self._schedule, name="scheduler", daemon=True)
         self._scheduler.start()
-        log.info("node_started", ae_title=self.config.node.ae_title, port=self.port, rules=len(self.rules))
+        log.info(
+            "node_started",
+            ae_title=self.config.node.ae_title,
+            port=self.port,
+            rules=len(self.rules),
+            backend=self.config.execution.backend,
+            local_workers=self.config.execution.workers if work and local else 0,
+        )
 
     def stop(self) -> None:
         self._stop.set()
@@ -102,6 +124,8 @@ class Node:
         if self._scheduler is not None:
             self._scheduler.join(timeout=5)
         self.executor.stop()
+        if self.dispatcher is not None:
+            self.dispatcher.close()
         self.ingestor.close()
         log.info("node_stopped")
 
@@ -114,6 +138,8 @@ class Node:
                 if self.route_complete_series():
                     self.executor.wake()
                 self.ledger.recover_leases()  # expired leases of any holder
+                if self.dispatcher is not None:
+                    self.dispatcher.enqueue_due()
             except Exception as exc:  # keep scheduling; the ledger may be briefly unavailable
                 log.error("scheduler_error", error=str(exc), exc_info=True)
             self._route_now.wait(interval)

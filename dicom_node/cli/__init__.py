@@ -18,6 +18,7 @@ from dicom_node.errors import DicomNodeError
 # (subcommand, module) in the order shown by --help.
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("serve", "dicom_node.cli.serve"),
+    ("worker", "dicom_node.cli.worker"),
     ("demo", "dicom_node.cli.demo"),
     ("send", "dicom_node.cli.send"),
     ("route", "dicom_node.cli.route"),
@@ -47,6 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _database_unreachable(exc: Exception) -> str | None:
+    """One line for a ledger database that cannot be reached (never the password in its URL)."""
+    from sqlalchemy.exc import OperationalError  # sqlalchemy is a core dependency
+
+    if not isinstance(exc, OperationalError):
+        return None
+    detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else "connection failed"
+    return f"cannot reach the ledger database (storage.database): {detail}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -54,6 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args._run(args))
     except DicomNodeError as exc:
         print(f"dicom-node {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        reason = _database_unreachable(exc)
+        if reason is None:
+            raise
+        print(f"dicom-node {args.command}: error: {reason}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -16,7 +16,10 @@ HELP = "run the node: receive (C-STORE/C-ECHO), complete series, route, run jobs
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
     parser.add_argument(
-        "--no-workers", action="store_true", help="receive and route only (scale-out receivers)"
+        "--no-workers",
+        action="store_true",
+        help="receive and route only (scale-out receivers); with execution.backend: celery, serve never "
+        "runs jobs itself: it sends them to the queues of `dicom-node worker`",
     )
     parser.add_argument("--port", type=int, help="override node.port")
     parser.add_argument("--no-web", action="store_true", help="do not serve the dashboard, API and /metrics")

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import io
 import multiprocessing as mp
+import os
+import threading
+import time
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -33,7 +36,21 @@ def _write_outputs(datasets: list[Any], output_dir: Path) -> list[str]:
     return names
 
 
+def _exit_with_parent(poll_s: float = 1.0) -> None:  # pragma: no cover - runs in the child process
+    """End this child when the node that started it dies (kill -9): a restarted node re-runs the job,
+    and an orphan finishing the old run would write into the job's folders behind its back."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(70)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _child_main(conn: Connection) -> None:  # pragma: no cover - runs in the child process
+    _exit_with_parent()
     while True:
         try:
             request = conn.recv()
@@ -55,8 +72,13 @@ def _child_main(conn: Connection) -> None:  # pragma: no cover - runs in the chi
 class PipelineProcess:
     """One reusable child process; call :meth:`run` from one thread at a time."""
 
-    def __init__(self) -> None:
-        self._ctx = mp.get_context("spawn")
+    def __init__(self, context: Any = None) -> None:
+        """``context``: a multiprocessing-style context (default: the standard library's ``spawn``).
+
+        Celery's prefork pool processes are daemonic, which the standard library forbids to have
+        children; there the worker passes billiard's ``spawn`` context, which allows it.
+        """
+        self._ctx = context if context is not None else mp.get_context("spawn")
         self._process: Any = None
         self._conn: Connection | None = None
 

@@ -3,12 +3,15 @@
 Files are sent as stored (no decode) when the destination accepts their transfer syntax; otherwise a
 compressed object is decompressed and sent in an uncompressed syntax the destination accepted. The caller
 gets one :class:`SendOutcome` per object — a failure status is a failure like any exception, so the
-dispatcher retries exactly the objects that were not accepted.
+dispatcher retries exactly the objects that were not accepted. ``on_outcome`` is called as soon as each
+object's answer arrives, so the caller can record it before the next object goes out (a crash mid-batch
+then re-sends at most the one object in flight).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,6 +30,8 @@ log = get_logger("dicom_node.sender")
 
 MAX_CONTEXTS = 128
 _UNCOMPRESSED = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
+
+OutcomeCallback = Callable[["SendOutcome"], None]
 
 
 @dataclass(frozen=True)
@@ -74,26 +79,39 @@ def _chunks(items: list[tuple[Outgoing, str]], batch_size: int) -> list[list[tup
 
 
 def send(
-    destination: DestinationConfig, calling_ae: str, objects: list[Outgoing], batch_size: int = 200
+    destination: DestinationConfig,
+    calling_ae: str,
+    objects: list[Outgoing],
+    batch_size: int = 200,
+    on_outcome: OutcomeCallback | None = None,
 ) -> list[SendOutcome]:
     """Send ``objects``; raises :class:`AssociationRejectedError` if not even one association opened."""
     prepared: list[tuple[Outgoing, str]] = []
     outcomes: list[SendOutcome] = []
+
+    def record(outcome: SendOutcome) -> None:
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+
     for obj in objects:
         try:
             meta = read_file_meta_info(obj.path)
             sop_class = obj.sop_class_uid or str(meta.get("MediaStorageSOPClassUID", ""))
             prepared.append((replace(obj, sop_class_uid=sop_class), str(meta.get("TransferSyntaxUID", ""))))
         except (OSError, ValueError) as exc:
-            outcomes.append(SendOutcome(obj.key, None, f"cannot read output file: {exc}"))
+            record(SendOutcome(obj.key, None, f"cannot read output file: {exc}"))
     for batch in _chunks(prepared, batch_size):
-        outcomes.extend(_send_batch(destination, calling_ae, batch))
+        _send_batch(destination, calling_ae, batch, record)
     return outcomes
 
 
 def _send_batch(
-    destination: DestinationConfig, calling_ae: str, batch: list[tuple[Outgoing, str]]
-) -> list[SendOutcome]:
+    destination: DestinationConfig,
+    calling_ae: str,
+    batch: list[tuple[Outgoing, str]],
+    record: OutcomeCallback,
+) -> None:
     ae = AE(ae_title=destination.calling_ae_title or calling_ae)
     ae.requested_contexts = _contexts(batch)
     ae.acse_timeout = destination.timeout_s
@@ -106,17 +124,15 @@ def _send_batch(
         raise AssociationRejectedError(
             f"association with {destination.ae_title}@{destination.host}:{destination.port} failed ({reason})"
         )
-    outcomes: list[SendOutcome] = []
     try:
         for obj, ts in batch:
             if not assoc.is_established:
-                outcomes.append(SendOutcome(obj.key, None, "association lost"))
+                record(SendOutcome(obj.key, None, "association lost"))
                 continue
-            outcomes.append(_send_one(assoc, obj, ts))
+            record(_send_one(assoc, obj, ts))
     finally:
         if assoc.is_established:
             assoc.release()
-    return outcomes
 
 
 def _send_one(assoc: object, obj: Outgoing, ts: str) -> SendOutcome:

@@ -1,0 +1,229 @@
+"""One leased job moved on one step — shared by the local executor threads and the Celery task.
+
+``running``: snapshot the series revision (hard links), then produce the objects to send — the
+pipeline's outputs, or the originals (anonymised when the rule says so) — and register one delivery per
+(destination, output SOP Instance UID): ``→ produced``.
+``sending``: send each destination what it has not accepted yet (deliveries still ``pending``); all
+accepted ``→ delivered``; otherwise back off (exponential, jittered, capped) and try again, up to
+``dispatch.max_attempts``, then ``failed`` with the reason. An object a destination accepted is never
+sent again, whichever worker (thread, process or machine) resumes the job.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydicom import dcmread
+from sqlalchemy.engine import RowMapping
+
+from dicom_node.config import Config
+from dicom_node.dispatch.backoff import backoff_delay
+from dicom_node.dispatch.pipeline_process import PipelineProcess
+from dicom_node.dispatch.study_context import collect_study_context, study_context_dir
+from dicom_node.errors import DeliveryError, DicomNodeError, PipelineError
+from dicom_node.ledger import DeliverySpec, Ledger
+from dicom_node.logsetup import get_logger
+from dicom_node.network.sender import Outgoing, send
+from dicom_node.storage import Storage
+
+log = get_logger("dicom_node.executor")
+
+ForwardTransform = Callable[[dict[str, Any], list[Path], Path], list[Path]]
+
+
+@dataclass(frozen=True)
+class AnonymizerHooks:
+    """What the executor needs from the anonymizer (kept as callables so the core stays small).
+
+    ``forward(ticket, files, out_dir)`` anonymises originals for ``anonymize:`` rules;
+    ``deidentify(profile, files, out_dir)`` pseudonymises a pipeline's input for ``deidentify:`` rules and
+    ``reidentify(profile, outputs)`` rewrites the pipeline's results under the original identity.
+    """
+
+    forward: ForwardTransform
+    deidentify: Callable[[str, list[Path], Path], list[Path]]
+    reidentify: Callable[[str, list[Path]], None]
+
+
+class JobRunner:
+    """Processes a job its caller has leased: :meth:`process` runs one step (produce, or deliver).
+
+    Keeps per-destination cool-down state (one association per back-off after a refused association),
+    so one runner is meant to live as long as its worker.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        storage: Storage,
+        ledger: Ledger,
+        anonymizer: AnonymizerHooks | None = None,
+    ) -> None:
+        self.config = config
+        self.storage = storage
+        self.ledger = ledger
+        self.anonymizer = anonymizer
+        # destination -> monotonic time before which no new association is tried, and failures in a row
+        self._cooldown: dict[str, float] = {}
+        self._destination_failures: dict[str, int] = {}
+
+    def process_safely(self, job: RowMapping, owner: str, pipelines: PipelineProcess) -> None:
+        """:meth:`process`, with an unexpected error failing the job instead of the worker."""
+        try:
+            self.process(job, owner, pipelines)
+        except Exception as exc:
+            log.error("job_crashed", job_id=job["id"], error=str(exc), exc_info=True)
+            self.ledger.job_failed(job["id"], owner, f"internal error: {exc}")
+
+    def process(self, job: RowMapping, owner: str, pipelines: PipelineProcess) -> None:
+        """Move a leased job on: ``running`` → produce; ``sending`` → deliver what is pending."""
+        ticket = json.loads(job["ticket"])
+        bound = log.bind(
+            job_id=job["id"],
+            rule=job["rule_name"],
+            series_uid=ticket.get("series_instance_uid"),
+            revision=ticket.get("revision"),
+        )
+        if job["state"] == "running":
+            try:
+                outputs = self._produce(job, ticket, pipelines)
+            except DicomNodeError as exc:
+                bound.warning("job_failed", reason=str(exc))
+                self.ledger.job_failed(job["id"], owner, str(exc))
+                return
+            specs = [
+                DeliverySpec(dest, uid, sop_class, self.storage.relative(path))
+                for dest in ticket["send_to"]
+                for path, uid, sop_class in outputs
+            ]
+            state = self.ledger.job_produced(job["id"], owner, specs, f"{len(outputs)} object(s)")
+            bound.info("job_produced", objects=len(outputs), state=state)
+            return
+        self._deliver(job, owner, bound)
+
+    # -- produce --------------------------------------------------------------------------------
+    def _snapshot(self, job_id: int, ticket: dict[str, Any]) -> tuple[Path, list[Path]]:
+        input_dir = self.storage.job_dir(job_id) / "input"
+        if input_dir.exists():
+            shutil.rmtree(input_dir)
+        files: list[Path] = []
+        for row in self.ledger.series_files(ticket["series_instance_uid"], ticket["revision"]):
+            target = input_dir / Path(row["path"]).name
+            self.storage.link_or_copy(self.storage.absolute(row["path"]), target)
+            files.append(target)
+        return input_dir, files
+
+    def _produce(
+        self, job: RowMapping, ticket: dict[str, Any], pipelines: PipelineProcess
+    ) -> list[tuple[Path, str, str]]:
+        input_dir, files = self._snapshot(job["id"], ticket)
+        output_dir = self.storage.job_dir(job["id"]) / "output"
+        if output_dir.exists():
+            shutil.rmtree(output_dir)
+        profile = ticket.get("deidentify") or ticket.get("anonymize")
+        if profile and self.anonymizer is None:
+            raise PipelineError(
+                f"rule needs anonymizer profile {profile!r} but the anonymizer is not available"
+            )
+        if job["action"] == "pipeline":
+            # PR/SEG objects of the same study that refer to this series (e.g. a GSPS outline sent as its
+            # own series) are linked into <job>/context/ for pipelines that use a region of interest.
+            collect_study_context(
+                self.ledger,
+                self.storage,
+                ticket["series_instance_uid"],
+                ticket.get("study_instance_uid"),
+                study_context_dir(input_dir),
+            )
+            settings = self.config.pipelines.get(job["pipeline"])
+            payload = settings.model_dump(mode="json") if settings else {}
+            timeout = settings.timeout_s if settings else 1800.0
+            if ticket.get("deidentify") and self.anonymizer is not None:
+                pseudonymised = self.storage.job_dir(job["id"]) / "deidentified"
+                if pseudonymised.exists():
+                    shutil.rmtree(pseudonymised)
+                self.anonymizer.deidentify(ticket["deidentify"], files, pseudonymised)
+                paths = pipelines.run(job["pipeline"], pseudonymised, output_dir, payload, timeout)
+                self.anonymizer.reidentify(ticket["deidentify"], paths)
+            else:
+                paths = pipelines.run(job["pipeline"], input_dir, output_dir, payload, timeout)
+        elif ticket.get("anonymize") and self.anonymizer is not None:
+            paths = self.anonymizer.forward(ticket, files, output_dir)
+        else:
+            paths = files
+        result = []
+        for path in paths:
+            ds = dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID", "SOPClassUID"])
+            result.append((path, str(ds.SOPInstanceUID), str(ds.SOPClassUID)))
+        return result
+
+    # -- deliver --------------------------------------------------------------------------------
+    def _deliver(self, job: RowMapping, owner: str, bound: Any) -> None:
+        pending = self.ledger.pending_deliveries(job["id"])
+        by_destination: dict[str, list[RowMapping]] = defaultdict(list)
+        for row in pending:
+            by_destination[row["destination"]].append(row)
+        problems: list[str] = []
+        waiting = 0.0  # > 0 when a destination is cooling down after a failed association
+        attempted = False
+        dispatch = self.config.dispatch
+        for name, rows in by_destination.items():
+            destination = self.config.destinations.get(name)
+            if destination is None:
+                problems.append(f"{name}: destination no longer configured")
+                attempted = True
+                continue
+            remaining = self._cooldown.get(name, 0.0) - time.monotonic()
+            if remaining > 0:  # do not hammer a PACS that just refused us: one association per back-off
+                problems.append(f"{name}: waiting {remaining:.0f} s after a failed association")
+                waiting = max(waiting, remaining)
+                continue
+            attempted = True
+            objects = [Outgoing(r["id"], self.storage.absolute(r["path"]), r["sop_class_uid"]) for r in rows]
+            # each answer is recorded as it arrives: a crash mid-batch re-sends only the object in flight
+            try:
+                outcomes = send(
+                    destination,
+                    self.config.node.ae_title,
+                    objects,
+                    dispatch.batch_size,
+                    on_outcome=lambda o: self.ledger.delivery_result(o.key, o.status, o.error),
+                )
+            except DeliveryError as exc:
+                problems.append(f"{name}: {exc}")
+                failures = self._destination_failures.get(name, 0) + 1
+                self._destination_failures[name] = failures
+                pause = backoff_delay(failures, dispatch.backoff_initial_s, dispatch.backoff_max_s)
+                self._cooldown[name] = time.monotonic() + pause
+                continue
+            self._cooldown.pop(name, None)
+            self._destination_failures.pop(name, None)
+            refused = 0
+            for outcome in outcomes:
+                if not outcome.accepted:
+                    refused += 1
+                    last_error = outcome.error
+            if refused:
+                problems.append(f"{name}: {refused} of {len(objects)} object(s) not accepted ({last_error})")
+            bound.info("sent", destination=name, objects=len(objects), refused=refused)
+        if not problems:
+            self.ledger.job_delivered(job["id"], owner)
+            bound.info("job_delivered")
+            return
+        attempt = int(job["attempts"]) + (1 if attempted else 0)
+        delay = max(
+            waiting, backoff_delay(max(1, attempt), dispatch.backoff_initial_s, dispatch.backoff_max_s)
+        )
+        state = self.ledger.job_retry_later(
+            job["id"], owner, "; ".join(problems), delay, dispatch.max_attempts, count_attempt=attempted
+        )
+        bound.warning(
+            "delivery_incomplete", problems=problems, attempt=attempt, state=state, retry_in_s=round(delay, 1)
+        )
