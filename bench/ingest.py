@@ -11,35 +11,17 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.peers import start_node, start_storescp  # noqa: E402
 from dicom_node.samples import Patient, ct_series  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on port {port}")
 
 
 def send(port: int, aec: str, groups: list[list[Path]]) -> float:
@@ -58,36 +40,6 @@ def send(port: int, aec: str, groups: list[list[Path]]) -> float:
         if proc.returncode != 0:
             raise RuntimeError(f"storescu failed: {err.decode(errors='replace')[-500:]}")
     return time.perf_counter() - started
-
-
-def start_storescp(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    out = workdir / "storescp"
-    out.mkdir()
-    proc = subprocess.Popen(
-        ["storescp", "-aet", "STORESCP", "-od", str(out), str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_port(port)
-    return proc, port
-
-
-def start_node(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    config = {
-        "node": {"bind": "127.0.0.1", "port": port, "max_associations": 32},
-        "storage": {"path": str(workdir / "node"), "min_free_gb": 0.5},
-        "series": {"complete_after_s": 3600},
-        "logging": {"level": "warning", "file": str(workdir / "node.log")},
-        "web": {"enabled": False},
-    }
-    path = workdir / "node.yaml"
-    path.write_text(yaml.safe_dump(config))
-    exe = Path(sys.executable).with_name("dicom-node")
-    proc = subprocess.Popen([str(exe), "serve", "--config", str(path)])
-    wait_port(port)
-    return proc, port
 
 
 def measure(label: str, start: object, workdir: Path, groups: list[list[Path]], aec: str) -> float:

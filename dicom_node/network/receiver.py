@@ -2,8 +2,10 @@
 
 The store handler never decodes pixel data and never runs a pipeline: it hands the encoded bytes to
 the :class:`~dicom_node.ingest.Ingestor` and maps the outcome to a DIMSE status in one place
-(:func:`store_status`). Association-level policy (allowed callers and hosts, the free-space floor,
-the association limit) is applied when the association is requested, with a proper A-ASSOCIATE-RJ.
+(:func:`store_status`). Association-level policy (allowed callers and hosts, the called AE title when
+``node.require_called_ae`` is set, the free-space floor, the association limit) is applied when the
+association is requested, with a proper A-ASSOCIATE-RJ. Every accepted connection reads and writes
+under ``node.network_timeout_s``, so a peer that stalls mid-PDU is dropped and frees its slot.
 
 Every storage SOP class is accepted, private ones included (pynetdicom's unrestricted storage
 service), in the transfer syntax the sender proposes first; bytes are stored exactly as received.
@@ -11,7 +13,10 @@ service), in the transfer syntax the sender proposes first; bytes are stored exa
 
 from __future__ import annotations
 
+import socket
+import ssl
 import threading
+from datetime import datetime
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -57,6 +62,38 @@ def store_status(exc: BaseException) -> Dataset:
     return _status(PROCESSING_FAILURE, "internal error in the receiving node")
 
 
+class TimedAssociationServer(ThreadedAssociationServer):
+    """pynetdicom's threaded server, with the network timeout on every accepted connection.
+
+    Python hands back accepted sockets in blocking mode, so without this a peer that stops in the middle
+    of a PDU keeps its association thread (and a slot of ``max_associations``) forever: pynetdicom's
+    timers are only checked between PDUs. TLS handshakes move from the accepting thread to the
+    connection's own thread, so a peer that never finishes its handshake cannot stop others connecting.
+    """
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        assert self.socket is not None
+        client, address = self.socket.accept()
+        client.settimeout(self.ae.network_timeout)
+        if self.ssl_context:
+            client = self.ssl_context.wrap_socket(client, server_side=True, do_handshake_on_connect=False)
+        return client, address
+
+    def process_request_thread(
+        self,
+        request: socket.socket | tuple[bytes, socket.socket],
+        client_address: tuple[str, int] | str,
+    ) -> None:
+        if isinstance(request, ssl.SSLSocket):
+            try:
+                request.do_handshake()
+            except (OSError, ssl.SSLError) as exc:
+                log.warning("tls_handshake_failed", host=str(client_address[0]), reason=str(exc))
+                self.shutdown_request(request)
+                return
+        super().process_request_thread(request, client_address)
+
+
 class Receiver:
     def __init__(self, config: NodeConfig, storage: Storage, ingestor: Ingestor) -> None:
         self.config = config
@@ -87,10 +124,15 @@ class Receiver:
             (evt.EVT_ABORTED, self._on_closed),
         ]
         ssl_context = server_context(self.config.tls) if self.config.tls else None
-        server = ae.start_server(
-            (self.config.bind, self.config.port), block=False, evt_handlers=handlers, ssl_context=ssl_context
+        server = ae.make_server(
+            (self.config.bind, self.config.port),
+            evt_handlers=handlers,
+            ssl_context=ssl_context,
+            server_class=TimedAssociationServer,
         )
-        assert server is not None  # non-blocking start returns the server
+        stamp = datetime.now().strftime("%Y%m%d%H%M%S")
+        threading.Thread(target=server.serve_forever, name=f"AcceptorServer@{stamp}", daemon=True).start()
+        ae._servers.append(server)  # as AE.start_server does, so that AE.shutdown() stops it
         self._server = server
         port = int(server.server_address[1])
         log.info("receiver_listening", ae_title=self.config.ae_title, port=port, tls=bool(ssl_context))
@@ -116,7 +158,19 @@ class Receiver:
         assoc = event.assoc
         primitive = assoc.requestor.primitive
         calling = str(primitive.calling_ae_title).strip() if primitive is not None else ""
+        called = str(primitive.called_ae_title).strip() if primitive is not None else ""
         host = str(assoc.requestor.address)
+        if self.config.require_called_ae and called != self.config.ae_title:
+            log.warning(
+                "association_rejected",
+                calling_ae=calling,
+                called_ae=called,
+                host=host,
+                reason="called AE is not this node",
+            )
+            assoc.acse.send_reject(0x01, 0x01, 0x07)  # permanent, service user, called AE not recognised
+            assoc.kill()
+            return
         if not self._peer_allowed(calling, host):
             log.warning(
                 "association_rejected", calling_ae=calling, host=host, reason="calling AE not allowed"
