@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -31,6 +32,9 @@ def create_ledger_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # the ledger names studies and series: readable by the node's user and group only (SQLite's
+            # -wal and -shm files take the database file's mode)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o640))
         engine = create_engine(
             url,
             poolclass=NullPool if path == ":memory:" else None,

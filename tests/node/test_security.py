@@ -176,6 +176,9 @@ def test_secret_files_are_owner_only(every_route: RunNode) -> None:
     assert stat.S_IMODE(var.stat().st_mode) & 0o007 == 0
     spooled = [p for p in (var / "spool").rglob("*") if p.is_file()]
     assert spooled and all(stat.S_IMODE(p.stat().st_mode) & 0o007 == 0 for p in spooled)
+    # and the ledger itself (it names studies and series) is closed to others even outside that root
+    ledger_files = list(var.glob("ledger.db*"))
+    assert ledger_files and all(stat.S_IMODE(p.stat().st_mode) & 0o007 == 0 for p in ledger_files)
 
 
 def _serve_briefly(config: Path, seconds: float) -> str:
