@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis
 
-from tests.support.node import DICOM_NODE, NodeProcess
+from tests.support.node import DICOM_NODE
 from tests.support.ports import free_port, wait_for
 
 
@@ -128,19 +128,3 @@ class WorkerProcess:
         except ProcessLookupError:
             pass
         self.process = None
-
-
-class ReceiverProcess(NodeProcess):
-    """`dicom-node serve --no-workers`: a scale-out receiver (receives, completes series, routes)."""
-
-    def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DICOM_NODE__")}
-        out = (self.workdir / "stdout.log").open("ab")
-        self.process = subprocess.Popen(
-            [str(DICOM_NODE), "serve", "--no-workers", "--config", str(self.config_path)],
-            stdout=out,
-            stderr=out,
-            env=env,
-            cwd=self.workdir,
-        )
-        wait_for(self._ready, timeout=60, what="dicom-node serve --no-workers to answer C-ECHO")

@@ -15,8 +15,9 @@ from sqlalchemy import create_engine, select
 
 from dicom_node.ledger import schema as t
 from dicom_node.samples import Patient, ct_series
-from tests.scaleout.services import ReceiverProcess, WorkerProcess
+from tests.scaleout.services import WorkerProcess
 from tests.support.dcmtk import storescu
+from tests.support.node import ReceiverProcess
 from tests.support.orthanc import Orthanc
 from tests.support.ports import wait_for
 

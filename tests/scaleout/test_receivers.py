@@ -22,7 +22,7 @@ from dicom_node.ledger import schema as t
 from dicom_node.samples import Patient, ct_series
 from dicom_node.storage import STALE_TEMP_AGE_S, Storage, temp_path
 from tests.support.dcmtk import tool
-from tests.support.node import DICOM_NODE, NodeProcess
+from tests.support.node import ReceiverProcess
 from tests.support.ports import free_port, wait_for
 
 RULES = [
@@ -31,24 +31,8 @@ RULES = [
 ]
 
 
-class Receiver(NodeProcess):
-    """`dicom-node serve --no-workers`: receives, completes and routes; runs no job."""
-
-    def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DICOM_NODE__")}
-        out = (self.workdir / "stdout.log").open("ab")
-        self.process = subprocess.Popen(
-            [str(DICOM_NODE), "serve", "--no-workers", "--config", str(self.config_path)],
-            stdout=out,
-            stderr=out,
-            env=env,
-            cwd=self.workdir,
-        )
-        wait_for(self._ready, timeout=60, what="dicom-node serve --no-workers to answer C-ECHO")
-
-
 @pytest.fixture
-def receivers(tmp_path: Path, postgres_url: str) -> Iterator[tuple[Receiver, Receiver, Path]]:
+def receivers(tmp_path: Path, postgres_url: str) -> Iterator[tuple[ReceiverProcess, ReceiverProcess, Path]]:
     shared = tmp_path / "shared"
     sections: dict[str, Any] = {
         "storage": {"path": str(shared), "database": postgres_url, "min_free_gb": 0.05},
@@ -59,10 +43,10 @@ def receivers(tmp_path: Path, postgres_url: str) -> Iterator[tuple[Receiver, Rec
         },
         "rules": RULES,
     }
-    started: list[Receiver] = []
+    started: list[ReceiverProcess] = []
     try:
         for name in ("a", "b"):
-            receiver = Receiver(tmp_path / name, **sections)
+            receiver = ReceiverProcess(tmp_path / name, **sections)
             receiver.start()
             started.append(receiver)
         yield started[0], started[1], shared
@@ -77,7 +61,7 @@ def _count(ledger: Ledger, table: t.Table, *conditions: Any) -> int:
 
 
 def test_a_series_split_across_two_receivers_is_one_series_with_one_job_per_rule(
-    receivers: tuple[Receiver, Receiver, Path], postgres_url: str, tmp_path: Path
+    receivers: tuple[ReceiverProcess, ReceiverProcess, Path], postgres_url: str, tmp_path: Path
 ) -> None:
     a, b, shared = receivers
     # one series completes by its expected count (inside ingest), one by the quiet period (scheduler)

@@ -67,17 +67,21 @@ class NodeProcess:
         self.config_path.write_text(yaml.safe_dump(self.data, allow_unicode=True))
         self.process: subprocess.Popen[bytes] | None = None
 
+    serve_args: tuple[str, ...] = ()  # extra `dicom-node serve` options (see ReceiverProcess)
+
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DICOM_NODE__")}
         out = (self.workdir / "stdout.log").open("ab")
         self.process = subprocess.Popen(
-            [str(DICOM_NODE), "serve", "--config", str(self.config_path)],
+            [str(DICOM_NODE), "serve", *self.serve_args, "--config", str(self.config_path)],
             stdout=out,
             stderr=out,
             env=env,
             cwd=self.workdir,
         )
-        wait_for(self._ready, timeout=60, what="dicom-node serve to answer C-ECHO")
+        wait_for(
+            self._ready, timeout=60, what=f"dicom-node serve {' '.join(self.serve_args)} to answer C-ECHO"
+        )
 
     def _ready(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
@@ -108,3 +112,9 @@ class NodeProcess:
             text=True,
             timeout=120,
         )
+
+
+class ReceiverProcess(NodeProcess):
+    """`dicom-node serve --no-workers`: a scale-out receiver (receives, completes series, routes)."""
+
+    serve_args = ("--no-workers",)
