@@ -1,7 +1,8 @@
 """The celery backend end to end: a `serve --no-workers` receiver, Redis, `dicom-node worker` processes.
 
-Real peers only: redis-server, Orthanc as the PACS, storescu as the modality, the node and its workers
-as separate processes sharing the ledger (SQLite, or PostgreSQL) and the storage folder.
+Real peers only: redis-server, Orthanc as the PACS, storescu as the modality, receivers and workers as
+separate processes sharing the ledger (SQLite, or PostgreSQL) and the storage folder. The worker-kill test
+sends the halves of one series to two receivers, as two modalities / a load balancer would.
 """
 
 from __future__ import annotations
@@ -25,25 +26,33 @@ QC_OUTPUTS = 3  # the qc pipeline's SEG, SR and SC
 
 
 class Deployment:
-    """One receiver (`serve --no-workers`) and its worker processes, all stopped at the end."""
+    """Receivers (`serve --no-workers`) and worker processes sharing ledger and storage, all stopped
+    at the end."""
 
-    def __init__(self, workdir: Path, broker_url: str, database: str | None, **sections: Any) -> None:
+    def __init__(
+        self, workdir: Path, broker_url: str, database: str | None, receivers: int = 1, **sections: Any
+    ) -> None:
         storage: dict[str, Any] = {"path": str(workdir / "shared")}
         if database:
             storage["database"] = database
-        self.receiver = ReceiverProcess(
-            workdir / "receiver",
-            storage=storage,
-            execution={"backend": "celery", "broker": broker_url, "lease_s": 4, "requeue_after_s": 5},
-            **sections,
-        )
+        self.receivers = [
+            ReceiverProcess(
+                workdir / f"receiver-{name}",
+                storage=storage,
+                execution={"backend": "celery", "broker": broker_url, "lease_s": 4, "requeue_after_s": 5},
+                **sections,
+            )
+            for name in "ab"[:receivers]
+        ]
+        self.receiver = self.receivers[0]
         self.database_url = self.receiver.data["storage"].get("database") or (
             f"sqlite:///{workdir / 'shared' / 'ledger.db'}"
         )
         self.workers: list[WorkerProcess] = []
 
     def start_receiver(self) -> None:
-        self.receiver.start()
+        for receiver in self.receivers:
+            receiver.start()
 
     def add_worker(self, name: str, *args: str) -> WorkerProcess:
         worker = WorkerProcess(self.receiver.config_path, self.receiver.workdir, name, *args)
@@ -71,7 +80,8 @@ class Deployment:
     def stop(self) -> None:
         for worker in self.workers:
             worker.stop()
-        self.receiver.stop()
+        for receiver in self.receivers:
+            receiver.stop()
 
 
 def _rules() -> list[dict[str, Any]]:
@@ -85,8 +95,10 @@ def _rules() -> list[dict[str, Any]]:
 def deployment(tmp_path: Path, broker_url: str, pacs_destination: dict[str, Any]) -> Iterator[Any]:
     started: list[Deployment] = []
 
-    def _make(database: str | None = None) -> Deployment:
-        d = Deployment(tmp_path, broker_url, database, destinations=pacs_destination, rules=_rules())
+    def _make(database: str | None = None, receivers: int = 1) -> Deployment:
+        d = Deployment(
+            tmp_path, broker_url, database, receivers, destinations=pacs_destination, rules=_rules()
+        )
         started.append(d)
         return d
 
@@ -125,11 +137,14 @@ def test_killed_worker_mid_job_result_reaches_pacs_exactly_once(
     deployment: Any, orthanc: Orthanc, tmp_path: Path, ledger: str, request: pytest.FixtureRequest
 ) -> None:
     database = request.getfixturevalue("postgres_url") if ledger == "postgresql" else None
-    d = deployment(database)
+    d = deployment(database, receivers=2)
     d.start_receiver()
     workers = [d.add_worker("w1"), d.add_worker("w2")]
     files = ct_series(tmp_path / "ct", Patient(), slices=24, size=192)
-    assert storescu(d.receiver.port, files).returncode == 0
+    # one series, its instances sent alternately to receiver A and receiver B
+    a, b = d.receivers
+    assert storescu(a.port, files[0::2]).returncode == 0
+    assert storescu(b.port, files[1::2]).returncode == 0
 
     def qc_job() -> dict[str, Any] | None:
         return next((j for j in d.jobs() if j["rule_name"] == "qc"), None)
