@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pydicom import dcmread
 
 from dicom_node.config import Config
-from dicom_node.dispatch.executor import AnonymizerHooks, Executor, owner_prefix
+from dicom_node.dispatch.executor import AnonymizerHooks, Executor, holder_alive, owner_prefix
 from dicom_node.errors import ConfigError
 from dicom_node.ingest import Ingestor
 from dicom_node.ledger import Ledger, open_ledger
@@ -99,7 +99,7 @@ class Node:
         removed = self.storage.remove_stale_temp_files()
         local = self.config.execution.backend == "local"
         if work and local:
-            recovered = self.ledger.recover_leases(owner_prefix(self.storage))
+            recovered = self.ledger.recover_leases(owner_prefix(self.storage), holder_alive)
             if recovered or removed:
                 log.info("recovered_after_restart", jobs=recovered, temp_files_removed=removed)
         if receive:

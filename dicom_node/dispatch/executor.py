@@ -8,9 +8,12 @@ last recorded state. Each thread keeps its own pipeline child process, so models
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import uuid
+
+import psutil
 
 from dicom_node.config import Config
 from dicom_node.dispatch.job_runner import AnonymizerHooks, ForwardTransform, JobRunner
@@ -20,7 +23,7 @@ from dicom_node.ledger import Ledger
 from dicom_node.logsetup import get_logger
 from dicom_node.storage import Storage
 
-__all__ = ["AnonymizerHooks", "Executor", "ForwardTransform", "owner_prefix"]
+__all__ = ["AnonymizerHooks", "Executor", "ForwardTransform", "holder_alive", "owner_prefix"]
 
 log = get_logger("dicom_node.executor")
 
@@ -28,6 +31,20 @@ log = get_logger("dicom_node.executor")
 def owner_prefix(storage: Storage) -> str:
     """Lease owners of this node start with this (host and storage root): see ``recover_leases``."""
     return f"{socket.gethostname()}:{storage.root}:"
+
+
+def holder_alive(owner: str) -> bool:
+    """Whether the local process that holds a lease (``<prefix><pid>.<nonce>:<thread>``) still runs.
+
+    At start a node takes back the leases of its previous process at once; another process with workers
+    on the same host and storage keeps its jobs (its pid is alive). An owner without a readable pid (an
+    older format) counts as gone, as before.
+    """
+    try:
+        pid = int(owner.rsplit(":", 2)[-2].split(".", 1)[0])
+    except (IndexError, ValueError):
+        return False
+    return pid != os.getpid() and psutil.pid_exists(pid)
 
 
 class Executor:
@@ -43,7 +60,7 @@ class Executor:
         self.ledger = ledger
         self.runner = JobRunner(config, storage, ledger, anonymizer)
         self.leases = LeaseKeeper(ledger, config.execution.lease_s)
-        self.owner_base = owner_prefix(storage) + uuid.uuid4().hex[:8]
+        self.owner_base = f"{owner_prefix(storage)}{os.getpid()}.{uuid.uuid4().hex[:8]}"
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

@@ -7,7 +7,7 @@ its expired lease (or, for the local backend, by its owner prefix at the next st
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,11 +70,14 @@ class JobLedger(LedgerBase):
                 ).rowcount
             )
 
-    def recover_leases(self, owner_prefix: str | None = None) -> int:
+    def recover_leases(
+        self, owner_prefix: str | None = None, holder_alive: Callable[[str], bool] | None = None
+    ) -> int:
         """Give back jobs whose holder died: running → queued, sending → produced.
 
-        With ``owner_prefix`` every lease of that prefix is taken back at once (the local backend at start,
-        whose previous process is gone); otherwise only expired leases are.
+        With ``owner_prefix`` the leases of that prefix are taken back at once (the local backend at start:
+        its previous process is gone), except those whose holder ``holder_alive`` says still runs (another
+        process with workers on the same host and storage); otherwise only expired leases are.
         """
         now = time.time()
         recovered = 0
@@ -85,14 +88,14 @@ class JobLedger(LedgerBase):
                 else t.jobs.c.lease_expires_at < now
             )
             for old, new in (("running", "queued"), ("sending", "produced")):
-                rows = (
-                    conn.execute(
-                        select(t.jobs.c.id).where(t.jobs.c.state == old, stale).order_by(t.jobs.c.id)
-                    )
-                    .scalars()
-                    .all()
-                )
-                for job_id in rows:
+                rows = conn.execute(
+                    select(t.jobs.c.id, t.jobs.c.lease_owner)
+                    .where(t.jobs.c.state == old, stale)
+                    .order_by(t.jobs.c.id)
+                ).all()
+                for job_id, holder in rows:
+                    if owner_prefix and holder_alive is not None and holder_alive(str(holder)):
+                        continue
                     conn.execute(
                         update(t.jobs)
                         .where(t.jobs.c.id == job_id, t.jobs.c.state == old)

@@ -216,3 +216,38 @@ def test_upgrading_a_ledger_of_the_first_release_keeps_its_rows(ledger_url: str)
     assert [f["sop_instance_uid"] for f in files] == [f"{SERIES}.1", f"{SERIES}.2"]
     assert [f["size_bytes"] for f in files] == [1001, 1002]
     assert len(ledger.complete_quiet_series(quiet_s=0, now=10**10)) == 1  # and it works on as before
+
+
+def test_a_restart_takes_back_its_own_leases_but_not_a_live_neighbours(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    """Two processes with workers on one host and storage: the one starting again recovers the jobs of
+    its dead predecessor at once, and leaves the jobs of the other, still running, process alone."""
+    import subprocess
+
+    from dicom_node.dispatch.executor import holder_alive, owner_prefix
+    from dicom_node.storage import Storage
+
+    ledger = open_ledger(ledger_url)
+    prefix = owner_prefix(Storage(tmp_path / "var", 0, False))
+    neighbour = subprocess.Popen(["sleep", "60"])
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    try:
+        series_id = ledger.record_instances([record(1)])[0].series_id
+        ledger.complete_quiet_series(quiet_s=0, now=10**10)
+        ids = ledger.route_series(series_id, [job("a"), job("b")], "2 rules fired")
+        live_owner = f"{prefix}{neighbour.pid}.cafe0001:0"
+        dead_owner = f"{prefix}{dead.pid}.cafe0002:0"
+        first = ledger.claim_job(live_owner, lease_s=600)
+        second = ledger.claim_job(dead_owner, lease_s=600)
+        assert first is not None and second is not None
+        assert holder_alive(live_owner) and not holder_alive(dead_owner)
+        assert ledger.recover_leases(prefix, holder_alive) == 1
+        states = {i: ledger.get_job(i) for i in ids}
+        assert states[first["id"]]["state"] == "running"  # type: ignore[index]
+        assert states[first["id"]]["lease_owner"] == live_owner  # type: ignore[index]
+        assert states[second["id"]]["state"] == "queued"  # type: ignore[index]
+    finally:
+        neighbour.kill()
+        neighbour.wait()
