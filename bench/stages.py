@@ -9,7 +9,7 @@ from pathlib import Path
 def time_stages(
     pipeline_name: str, folder: Path, settings: dict[str, str], analysis: str
 ) -> dict[str, float]:
-    """Seconds spent reading, analysing (labelled ``analysis``) and writing SR/SC for one series."""
+    """Seconds spent reading, analysing (labelled ``analysis``) and writing the outputs for one series."""
     from inference import registry
     from inference.dicom_out import write_outputs
 
@@ -19,6 +19,8 @@ def time_stages(
     read = time.perf_counter()
     result = pipeline.run(series)
     analysed = time.perf_counter()
-    write_outputs(series, result, pipeline_name, pipeline.algorithm)
+    projection = bool(getattr(pipeline, "seg_on_projection", False))
+    outputs = write_outputs(series, result, pipeline_name, pipeline.algorithm, seg_on_projection=projection)
     written = time.perf_counter()
-    return {"read + decode": read - started, analysis: analysed - read, "SR + SC": written - analysed}
+    kinds = " + ".join("SC" if ds.Modality == "OT" else str(ds.Modality) for ds in outputs)
+    return {"read + decode": read - started, analysis: analysed - read, kinds: written - analysed}

@@ -105,7 +105,8 @@ def run_pipeline(name: str, series_dir: Path, settings: Mapping[str, Any] | None
     series = pipeline.read(Path(series_dir))
     try:
         result = pipeline.run(series)
-        outputs = write_outputs(series, result, name, pipeline.algorithm)
+        seg_on_projection = bool(getattr(pipeline, "seg_on_projection", False))
+        outputs = write_outputs(series, result, name, pipeline.algorithm, seg_on_projection=seg_on_projection)
     except (InputError, PipelineError):
         raise
     except Exception as exc:  # a pipeline bug must fail the job with a reason, not the worker

@@ -11,23 +11,33 @@ from pydicom.dataset import Dataset
 
 from inference.dicom_out.common import OutputContext, new_context
 from inference.dicom_out.sc import write_sc
-from inference.dicom_out.seg import has_patient_geometry, write_seg
+from inference.dicom_out.seg import has_patient_geometry, is_single_projection, write_seg
 from inference.dicom_out.sr import write_sr
 from inference.pipeline import AlgorithmInfo, Result, Series
 
 __all__ = ["OutputContext", "new_context", "write_outputs", "write_sc", "write_seg", "write_sr"]
 
 
-def write_outputs(series: Series, result: Result, pipeline: str, algorithm: AlgorithmInfo) -> list[Dataset]:
-    """SEG (if any label is set and the source has patient geometry), SR and SC for ``result``.
+def write_outputs(
+    series: Series,
+    result: Result,
+    pipeline: str,
+    algorithm: AlgorithmInfo,
+    *,
+    seg_on_projection: bool = False,
+) -> list[Dataset]:
+    """SEG (if any label is set and the SEG can lie on the source), SR and SC for ``result``.
 
-    A projection image without a frame of reference (CR/DX) gets SR + SC only: a SEG on it would
-    lack the plane geometry viewers need to place it.
+    A SEG is written when the source has patient geometry. A projection image without a frame of
+    reference (CR/DX) gets one only when the pipeline asks for it (``seg_on_projection``, e.g. the
+    lungs of ``rds``): that SEG is aligned pixel for pixel with its one source image but has no plane
+    geometry; otherwise such a source gets SR + SC only.
     """
     context = new_context(pipeline, algorithm)
     outputs: list[Dataset] = []
     seg = None
-    if result.label_map is not None and np.any(result.label_map.labels) and has_patient_geometry(series):
+    placeable = has_patient_geometry(series) or (seg_on_projection and is_single_projection(series))
+    if result.label_map is not None and np.any(result.label_map.labels) and placeable:
         seg = write_seg(series, result.label_map, context)
         outputs.append(seg)
     outputs.append(write_sr(series, result, context, seg))

@@ -2,7 +2,8 @@
 
 The key frame is the one with the most labelled pixels (or the hottest heat map, else the middle
 frame). Grey values are windowed from the frame's 1st-99th percentile. Text is ASCII so the image
-reads the same on every viewer; no patient identity is drawn into the pixels.
+reads the same on every viewer, wrapped at spaces to the image width; no patient identity is drawn
+into the pixels.
 """
 
 from __future__ import annotations
@@ -82,11 +83,33 @@ def compose(image: np.ndarray, lines: Sequence[str]) -> np.ndarray:
             (MIN_WIDTH, max(1, round(picture.height * factor))), Image.Resampling.NEAREST
         )
     font = ImageFont.load_default(size=FONT_SIZE)
-    panel_height = LINE_HEIGHT * len(lines) + 10
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    rows = [
+        row
+        for line in lines
+        for row in wrap(line.encode("ascii", "replace").decode("ascii"), picture.width - 12, measure, font)
+    ]
+    panel_height = LINE_HEIGHT * len(rows) + 10
     canvas = Image.new("RGB", (picture.width, picture.height + panel_height), (0, 0, 0))
     canvas.paste(picture, (0, 0))
     draw = ImageDraw.Draw(canvas)
-    for i, line in enumerate(lines):
-        text = line.encode("ascii", "replace").decode("ascii")
+    for i, text in enumerate(rows):
         draw.text((6, picture.height + 5 + i * LINE_HEIGHT), text, fill=(255, 255, 0), font=font)
     return np.asarray(canvas, dtype=np.uint8)
+
+
+def wrap(
+    text: str, width: int, draw: ImageDraw.ImageDraw, font: ImageFont.FreeTypeFont | ImageFont.ImageFont
+) -> list[str]:
+    """``text`` broken at spaces into rows of at most ``width`` pixels (continuation rows indented)."""
+    rows: list[str] = []
+    current = ""
+    for word in text.split(" "):
+        candidate = f"{current} {word}" if current else word
+        if current and draw.textlength(candidate, font=font) > width:
+            rows.append(current)
+            current = "   " + word
+        else:
+            current = candidate
+    rows.append(current)
+    return rows

@@ -78,15 +78,29 @@ def segment_descriptions(label_map: LabelMap, context: OutputContext) -> list[hd
 
 
 def _segment_stack(label_map: LabelMap) -> tuple[np.ndarray, bool]:
-    """Array (frames, rows, cols, segments) and whether it is fractional."""
+    """The array highdicom takes and whether it is fractional.
+
+    Fractional: (frames, rows, cols, segments) probabilities. Binary: (frames, rows, cols) segment
+    numbers 1..n (0 = none), highdicom's label-map style input; a label map cannot overlap, and
+    highdicom then checks it with one maximum instead of per-pixel sums over a one-hot stack (a
+    3000 x 3000 radiograph: ~0.3 s less). Label values that name no segment become 0.
+    """
     if label_map.probabilities is not None:
         probs = np.asarray(label_map.probabilities, dtype=np.float32)
         if probs.shape[0] != len(label_map.segments):
             raise PipelineError("probabilities must have one map per segment")
         return np.clip(np.moveaxis(probs, 0, -1), 0.0, 1.0), True
     labels = np.asarray(label_map.labels)
-    stack = np.stack([labels == seg.label for seg in label_map.segments], axis=-1)
-    return stack.astype(np.uint8), False
+    dtype = np.uint8 if len(label_map.segments) < 256 else np.uint16
+    if labels.size and (labels.min() < 0 or not np.issubdtype(labels.dtype, np.integer)):
+        numbers = np.zeros(labels.shape, dtype=dtype)
+        for number, seg in enumerate(label_map.segments, start=1):
+            numbers[labels == seg.label] = number
+        return numbers, False
+    lookup = np.zeros(max(int(labels.max(initial=0)), *(s.label for s in label_map.segments)) + 1, dtype)
+    for number, seg in enumerate(label_map.segments, start=1):
+        lookup[seg.label] = number
+    return lookup[labels], False
 
 
 def has_patient_geometry(series: Series) -> bool:
@@ -101,6 +115,14 @@ def has_patient_geometry(series: Series) -> bool:
         return True
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     return bool(per_frame) and "PlaneOrientationSequence" in per_frame[0]
+
+
+def is_single_projection(series: Series) -> bool:
+    """One single-frame image without a frame of reference (a CR/DX radiograph): highdicom writes a
+    SEG aligned with its pixels, without plane geometry."""
+    ds = series.datasets[0]
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    return len(series.frames) == 1 and frames == 1 and "FrameOfReferenceUID" not in ds
 
 
 _FRAME_GEOMETRY = ("PixelMeasuresSequence", "PlaneOrientationSequence")
@@ -130,6 +152,45 @@ def _with_shared_geometry(ds: Dataset) -> Dataset:
     return source
 
 
+def _plane_key(ds: Dataset) -> tuple[float, ...] | None:
+    position, orientation = ds.get("ImagePositionPatient"), ds.get("ImageOrientationPatient")
+    if position is None or orientation is None:
+        return None
+    return tuple(round(float(v), 3) for v in (*position, *orientation))
+
+
+def _one_image_per_plane(sources: list[Dataset], stack: np.ndarray) -> tuple[list[Dataset], np.ndarray]:
+    """Source images and label frames with no plane position given twice (highdicom refuses repeats).
+
+    A 4D run holds one image per time point at each plane position (e.g. one Siemens mosaic per
+    volume). When positions repeat, only the labelled frames are kept: the label map then has to sit
+    on one time point (the SEG references that volume's images and their geometry).
+    """
+    keys = [_plane_key(ds) for ds in sources]
+    if None in keys or len(set(keys)) == len(keys):
+        return sources, stack
+    labelled = [i for i in range(len(sources)) if np.any(stack[i])]
+    if len({keys[i] for i in labelled}) != len(labelled):
+        raise PipelineError("labels on several images at one plane position (several time points?)")
+    return [sources[i] for i in labelled], stack[labelled]
+
+
+def _complete_projection_seg(seg: hd.seg.Segmentation, source: Dataset) -> None:
+    """Post-fix for a SEG on a projection image without Frame of Reference (CR/DX), highdicom 0.28.
+
+    highdicom writes such a SEG (one frame, aligned with the source, no plane position/orientation)
+    but leaves out Patient Orientation, which the General Image Module requires (Type 2C) when the
+    image carries no Image Orientation (Patient). The SEG pixels lie on the source pixels, so the
+    source's row/column directions are the SEG's: copied when the source gives them, else written
+    empty (Type 2: unknown).
+    """
+    if "FrameOfReferenceUID" in seg or "PatientOrientation" in seg:
+        return
+    given = source.get("PatientOrientation")
+    valid = given is not None and len(given) == 2 and all(str(v) for v in given)
+    seg.PatientOrientation = list(given) if valid else ""
+
+
 def write_seg(series: Series, label_map: LabelMap, context: OutputContext) -> hd.seg.Segmentation:
     """Build the SEG for ``label_map`` on ``series``; raise PipelineError if every frame is empty."""
     if not label_map.segments:
@@ -148,9 +209,11 @@ def write_seg(series: Series, label_map: LabelMap, context: OutputContext) -> hd
             ordered[frame.frame_number - 1] = stack[index]
         stack = ordered
     else:
-        source_images = [series.datasets[f.dataset_index] for f in series.frames]
+        source_images, stack = _one_image_per_plane(
+            [series.datasets[f.dataset_index] for f in series.frames], stack
+        )
     kwargs = equipment_kwargs(context, "SEG", series.datasets[0])
-    return hd.seg.Segmentation(
+    seg = hd.seg.Segmentation(
         source_images=source_images,
         pixel_array=stack,
         segmentation_type=(
@@ -165,3 +228,5 @@ def write_seg(series: Series, label_map: LabelMap, context: OutputContext) -> hd
         omit_empty_frames=True,
         **kwargs,
     )
+    _complete_projection_seg(seg, source_images[0])
+    return seg

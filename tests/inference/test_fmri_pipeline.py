@@ -6,8 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
+import pydicom
 import pytest
 
+from inference.dicom_out.chart import SUMMARY_COLOUR
 from inference.pipelines.fmri import evaluate, synthetic, train
 from inference.pipelines.fmri.bundle_io import read_info
 from inference.registry import load, run_pipeline
@@ -94,10 +97,27 @@ def test_pipeline_on_real_epi(bundle: Path, folder: Path, tmp_path: Path) -> Non
     assert "Run too short for the model" in text  # 2-10 volumes against a trained length of 30
     assert "Mean framewise displacement" in text
     assert "ROI LSTM output (research)" in text or "No ensemble ROI inside" in text
-    if folder == GE:
-        assert kinds[0] == "SEG"
-        seg = roundtrip(outputs[0])
-        assert {str(s.SegmentLabel).split()[1] for s in seg.SegmentSequence} <= {"86", "12"}
+    assert kinds[0] == "SEG"  # classic slices and multi-volume mosaics alike
+    seg = roundtrip(outputs[0])
+    assert {str(s.SegmentLabel).split()[1] for s in seg.SegmentSequence} <= {"86", "12"}
+    referenced = {
+        i.ReferencedSOPInstanceUID for s in seg.ReferencedSeriesSequence for i in s.ReferencedInstanceSequence
+    }
+    files = sorted(p for p in folder.iterdir() if p.suffix != ".txt")
+    sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in files]
+    if folder != GE:  # one mosaic per volume: the SEG lies on the first volume's mosaic only
+        [first] = [
+            ds
+            for ds in sources
+            if int(ds.AcquisitionNumber) == min(int(d.AcquisitionNumber) for d in sources)
+        ]
+        assert referenced == {first.SOPInstanceUID}
+        frame = seg.PerFrameFunctionalGroupsSequence[0]
+        assert frame.PlanePositionSequence[0].ImagePositionPatient == first.ImagePositionPatient
+        assert (seg.Rows, seg.Columns) == (first.Rows, first.Columns)
+    assert referenced <= {ds.SOPInstanceUID for ds in sources}
+    sc = roundtrip(outputs[-1]).pixel_array
+    assert np.all(sc == SUMMARY_COLOUR, axis=-1).any()  # the chart's ensemble bar
 
 
 def test_packaged_demonstration_bundle_is_labelled_and_uses_the_paper_rois() -> None:

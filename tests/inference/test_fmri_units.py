@@ -1,14 +1,17 @@
-"""fmri pipeline units: ROI spheres through a known affine, temporal resampling, bootstrap test."""
+"""fmri pipeline units: ROI spheres through a known affine, temporal resampling, bootstrap test, SC chart."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from inference.dicom_out.chart import ABOVE_COLOUR, BELOW_COLOUR, SUMMARY_COLOUR
 from inference.pipelines.fmri import atlas
 from inference.pipelines.fmri.bootstrap import bootstrap_p, is_significant
 from inference.pipelines.fmri.ensemble import ensemble_probability
 from inference.pipelines.fmri.features import extract, mni_to_voxel, sphere_labels
 from inference.pipelines.fmri.motion import framewise_displacement
+from inference.pipelines.fmri.report import Analysis, build_result
 from inference.pipelines.fmri.temporal import Timing, is_too_short, resample
 
 
@@ -70,3 +73,37 @@ def test_ensemble_weights_and_framewise_displacement() -> None:
     assert ensemble_probability({}, {}) is None
     params = np.array([[0, 0, 0, 0, 0, 0], [0.01, 0, 0, 1.0, 0, 0]], float)
     assert np.allclose(framewise_displacement(params), [0, 1.0 + 0.5])
+
+
+def _analysis(probabilities: dict[int, float], overall: float | None, too_short: bool) -> Analysis:
+    return Analysis(
+        labels=None,
+        probabilities=probabilities,
+        outside=[],
+        overall=overall,
+        too_short=too_short,
+        normalised=True,
+        n_volumes=115,
+        mean_fd=0.1,
+        max_fd=0.3,
+        class_names=("control", "patient"),
+        demonstration=False,
+    )
+
+
+def test_sc_chart_draws_one_bar_per_roi_with_length_proportional_to_probability() -> None:
+    result = build_result(_analysis({12: 0.25, 86: 1.0, 27: 0.75}, overall=0.6, too_short=False), {})
+    chart = result.key_image
+    assert chart is not None and chart.ndim == 3 and chart.shape[2] == 3 and chart.dtype == np.uint8
+
+    def pixels(colour: tuple[int, int, int]) -> int:
+        return int(np.all(chart == colour, axis=-1).sum())
+
+    full = pixels(ABOVE_COLOUR) - pixels(BELOW_COLOUR) / 0.25 * 0.75  # the 1.0 bar alone
+    assert pixels(BELOW_COLOUR) / full == pytest.approx(0.25, abs=0.01)  # ROI 12, under 0.5: blue
+    assert pixels(SUMMARY_COLOUR) / full == pytest.approx(0.6, abs=0.01)  # the ensemble bar
+    assert "ROI" not in " ".join(result.summary)  # per-ROI values live in the chart and the findings
+
+
+def test_sc_chart_absent_when_no_roi_was_covered() -> None:
+    assert build_result(_analysis({}, overall=None, too_short=True), {}).key_image is None

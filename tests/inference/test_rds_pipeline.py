@@ -70,12 +70,37 @@ def _sr_content(sr: pydicom.Dataset) -> tuple[dict[str, list[tuple[float, str]]]
     numbers: dict[str, list[tuple[float, str]]] = {}
     codes: list[tuple[str, str]] = []
     content: Any = report.content
-    for group in content.get_image_measurement_groups():
+    # lungs: volumetric ROI groups on the SEG segments (with a SEG); whole image: image groups
+    groups = [*content.get_volumetric_roi_measurement_groups(), *content.get_image_measurement_groups()]
+    for group in groups:
         for m in group.get_measurements():
             numbers.setdefault(m.name.meaning, []).append((float(m.value), m.unit.value))
         for q in group.get_qualitative_evaluations():
             codes.append((q.name.value, q.value.value))
     return numbers, codes
+
+
+def _check_lung_seg(seg: pydicom.Dataset, source: pydicom.Dataset) -> dict[str, np.ndarray]:
+    """The SEG lies on the radiograph: same pixel grid, references it, no frame of reference; returns
+    the mask per segment label."""
+    assert seg.SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.4" and seg.SegmentationType == "BINARY"
+    assert "FrameOfReferenceUID" not in seg and "FrameOfReferenceUID" not in source
+    assert (seg.Rows, seg.Columns) == (source.Rows, source.Columns)
+    given = source.get("PatientOrientation")
+    assert list(seg.PatientOrientation or []) == (list(given) if given else [])
+    [series] = seg.ReferencedSeriesSequence
+    assert series.SeriesInstanceUID == source.SeriesInstanceUID
+    assert [i.ReferencedSOPInstanceUID for i in series.ReferencedInstanceSequence] == [source.SOPInstanceUID]
+    labels = {int(s.SegmentNumber): str(s.SegmentLabel) for s in seg.SegmentSequence}
+    assert sorted(labels.values()) == ["Left lung", "Right lung"]
+    masks: dict[str, np.ndarray] = {}
+    for index, item in enumerate(seg.PerFrameFunctionalGroupsSequence):
+        [derivation] = item.DerivationImageSequence
+        assert derivation.SourceImageSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
+        number = int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        frames = seg.pixel_array.reshape(-1, seg.Rows, seg.Columns)
+        masks[labels[number]] = frames[index].astype(bool)
+    return masks
 
 
 def test_rds_is_registered() -> None:
@@ -85,11 +110,11 @@ def test_rds_is_registered() -> None:
 @pytest.mark.parametrize("source", [RSNA_CR, DOG_DX], ids=["rsna-cr-jpeg", "dx-monochrome1"])
 def test_rds_runs_on_real_radiographs(tmp_path: Path, source: Path) -> None:
     out = _outputs(_single(tmp_path, source))
-    # a CR/DX projection has no frame of reference: the writers give SR + SC, no SEG
-    assert sorted(out) == ["OT", "SR"]
+    assert sorted(out) == ["OT", "SEG", "SR"]
     for ds in out.values():
         _check_valid(ds, source, tmp_path)
         assert ds.StudyInstanceUID == pydicom.dcmread(source).StudyInstanceUID
+    _check_lung_seg(out["SEG"], pydicom.dcmread(source))
     numbers, codes = _sr_content(out["SR"])
     [(probability, unit)] = numbers["Probability"]
     assert 0.0 <= probability <= 1.0 and unit == "1"
@@ -111,15 +136,22 @@ def phantom_outputs(
     return source, _outputs(source.parent), truth_cm2
 
 
-def test_rds_on_a_monochrome1_phantom_gives_valid_sr_and_sc(
+def test_rds_on_a_monochrome1_phantom_gives_valid_seg_sr_and_sc(
     tmp_path: Path, phantom_outputs: tuple[Path, dict[str, pydicom.Dataset], float]
 ) -> None:
     source, out, truth_cm2 = phantom_outputs
-    assert sorted(out) == ["OT", "SR"]
+    assert sorted(out) == ["OT", "SEG", "SR"]
     for ds in out.values():
         _check_valid(ds, source, tmp_path)
     numbers, codes = _sr_content(out["SR"])
     right, left = (v for v, _ in numbers["Area"])
+    masks = _check_lung_seg(out["SEG"], pydicom.dcmread(source))
+    pixel_cm2 = 0.4 * 0.4 / 100
+    assert np.count_nonzero(masks["Right lung"]) * pixel_cm2 == pytest.approx(right, rel=1e-3)
+    assert np.count_nonzero(masks["Left lung"]) * pixel_cm2 == pytest.approx(left, rel=1e-3)
+    # image right (patient's left on a frontal view) holds the left lung
+    columns = {name: np.nonzero(mask)[1].mean() for name, mask in masks.items()}
+    assert columns["Left lung"] > columns["Right lung"]
     assert right > 0 and left > 0  # both lungs found on the phantom
     assert 0.5 * truth_cm2 < right + left < 1.5 * truth_cm2  # areas from Imager Pixel Spacing
     assert codes and codes[0][0] == RDS_CODE and codes[0][1] in ("52101004", "2667000")

@@ -3,8 +3,9 @@
 Steps: assemble the 4D run, rigid motion correction to the mean (framewise displacement reported),
 similarity registration of the mean EPI to MNI152, Power ROI matrices (time x 33 points, z-scored),
 temporal resampling to the trained length, one LSTM per ensemble ROI, ensemble weighted by validation
-accuracy. Outputs: SEG of the ensemble ROI spheres on the source frames, SR (one group per ROI plus
-the overall research finding and motion), SC with a bar plot of the probabilities.
+accuracy. Outputs: SEG of the ensemble ROI spheres on the first volume's source frames (one mosaic for
+a Siemens mosaic run), SR (one group per ROI plus
+the overall research finding and motion), SC with a bar chart of the probabilities.
 """
 
 from __future__ import annotations
@@ -85,9 +86,9 @@ class FmriPipeline(Pipeline):
         probabilities = self._probabilities(matrices, covered) if covered else {}
         weights = {r: self.info.stats[r].accuracy for r in covered}
         labels = None
-        mosaic = run.volume is not None and run.volume.frames[0][0].mosaic_tile is not None
-        if run.volume is not None and not (mosaic and len(series.frames) > 1):
-            # a SEG on several mosaic images would repeat one plane position: left out (SR says so)
+        if run.volume is not None:
+            # on the first time point's images only (for a mosaic run: the first mosaic), so the SEG
+            # references one volume and no plane position twice
             volume_labels = sphere_labels(
                 run.array.shape[:3], run.affine, pre.normalisation.mni_to_subject, covered
             )

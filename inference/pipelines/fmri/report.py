@@ -1,8 +1,9 @@
 """Turn the fmri analysis into a pipeline Result: ROI segments, per-ROI and overall findings, motion.
 
 Concepts without a standard code use the private coding scheme ``99DCMNODE``. The overall class is
-worded as a research finding ("<class>-like temporal pattern"), never as a diagnosis. The SC text
-panel carries an ASCII bar plot of the per-ROI probabilities.
+worded as a research finding ("<class>-like temporal pattern"), never as a diagnosis. The SC key
+image is a bar chart of the per-ROI probabilities and the ensemble probability (rendered with
+:func:`inference.dicom_out.chart.bar_chart`), titled as a research finding, with the disclaimer.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from pydicom.sr.coding import Code
 
+from inference.dicom_out.chart import Bar, bar_chart
+from inference.dicom_out.common import DISCLAIMER
 from inference.pipeline import (
     LATERALITY_LEFT,
     LATERALITY_RIGHT,
@@ -38,7 +41,6 @@ MAX_FD = Code("FMRI-MAX-FD", SCHEME, "Maximum framewise displacement")
 VOLUMES = Code("FMRI-VOLUMES", SCHEME, "Number of volumes")
 MM = Code("mm", "UCUM", "millimeter")
 COUNT = Code("{volumes}", "UCUM", "volumes")
-BAR_WIDTH = 20
 
 
 def class_code(index: int, names: tuple[str, str]) -> Code:
@@ -60,11 +62,6 @@ def roi_segment(number: int) -> Segment:
     )
 
 
-def bar(probability: float) -> str:
-    filled = round(probability * BAR_WIDTH)
-    return "|" + "#" * filled + "." * (BAR_WIDTH - filled) + "|"
-
-
 @dataclass(frozen=True)
 class Analysis:
     labels: np.ndarray | None  # [frame, row, col] ROI numbers on the source frames
@@ -80,6 +77,31 @@ class Analysis:
     demonstration: bool
 
 
+def probability_chart(analysis: Analysis) -> np.ndarray | None:
+    """The SC picture: one bar per ensemble ROI and the ensemble bar (None when nothing was computed)."""
+    a = analysis
+    if not a.probabilities and a.overall is None:
+        return None
+    positive = a.class_names[1]
+    title = [
+        f"rs-fMRI ROI-LSTM: probability of a {positive}-like temporal pattern per Power ROI",
+        "Research finding (paper's ROI ensemble), not a diagnosis",
+    ]
+    if a.demonstration:
+        title.append("DEMONSTRATION WEIGHTS (synthetic training data)")
+    footer = [f"orange: >= 0.5 ({positive}-like), blue: < 0.5; dashed line: threshold 0.5"]
+    if a.too_short:
+        footer.append(f"Run too short ({a.n_volumes} volumes): probabilities are not interpretable")
+    if a.outside:
+        footer.append("Ensemble ROIs outside the field of view: " + ", ".join(map(str, a.outside)))
+    footer.append(DISCLAIMER)
+    bars = [Bar(atlas.roi(n).describe(), p) for n, p in a.probabilities.items()]
+    summary = None
+    if a.overall is not None:
+        summary = Bar("Ensemble (weighted by val. accuracy)", a.overall)
+    return bar_chart(bars, title, summary, footer)
+
+
 def build_result(analysis: Analysis, parameters: dict[str, str]) -> Result:
     a = analysis
     names = a.class_names
@@ -91,7 +113,6 @@ def build_result(analysis: Analysis, parameters: dict[str, str]) -> Result:
         findings.append(
             Finding(ROI_OUTPUT, class_code(int(p >= 0.5), names), probability=round(p, 4), region=number)
         )
-        summary.append(f"{atlas.roi(number).describe()[:34]:<34} {bar(p)} {p:.2f}")
     if a.overall is None:
         findings.append(Finding(RUN_QUALITY, NO_COVERAGE))
     else:
@@ -116,6 +137,7 @@ def build_result(analysis: Analysis, parameters: dict[str, str]) -> Result:
         present = [int(v) for v in np.unique(a.labels) if v]
         label_map = LabelMap(labels=a.labels, segments=[roi_segment(n) for n in present])
     return Result(
+        key_image=probability_chart(a),
         label_map=label_map,
         measurements=measurements,
         findings=findings,

@@ -5,10 +5,11 @@ by 90/180/270 degrees when the lungs are under the paper's 10,000 px (scaled to 
 resolution, see :mod:`inference.pipelines.rds.postprocess`), spine band removed, EfficientNet RDS
 classifier on the lung-masked image, Grad-CAM heat map.
 
-Outputs: SR (RDS probability and finding coded SCT 46775006, lung area per side in cm2 when the
-image has a pixel spacing, the rotation used), SC (Grad-CAM overlay, lungs, summary). A SEG is
-written only when the source has a patient frame of reference: a CR/DX projection has none, and the
-writers give it SR + SC only.
+Outputs: SEG (right and left lung, binary, one frame per lung aligned pixel for pixel with the
+radiograph; a CR/DX has no frame of reference, so the SEG has none either: see
+:func:`inference.dicom_out.seg.write_seg`), SR (RDS probability and finding coded SCT 46775006, lung
+area per side in cm2 when the image has a pixel spacing, the rotation used, each lung referencing its
+SEG segment), SC (Grad-CAM overlay, lungs, summary).
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class RdsPipeline(Pipeline):
 
     name = "rds"
     accepts = "neonatal chest radiograph (CR/DX, one image): lungs, RDS probability, Grad-CAM"
+    seg_on_projection = True  # the writers put the lungs in a SEG on the radiograph itself
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         from inference.pipelines.rds.bundle_io import load_model
