@@ -123,6 +123,11 @@ class DestinationConfig(_Strict):
     calling_ae_title: AETitle | None = Field(default=None, description="default: node.ae_title")
     tls: TLSConfig | None = None
     timeout_s: float = Field(default=30, gt=0)
+    source_aets: list[AETitle] = Field(
+        default_factory=list,
+        description="calling AE titles this destination stands for as the source of a series (besides its "
+        "own ae_title): outputs that show the source's pixels (photographs) go back only to the source",
+    )
 
 
 class RuleConfig(_Strict):

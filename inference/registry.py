@@ -32,9 +32,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PipelineInfo:
+    """What the node knows about a pipeline without importing it (no torch).
+
+    ``source_pixels_in``: SOP Class UIDs of the outputs that show the source images' pixels (e.g. an SC
+    summary with the photograph on it). The node sends such outputs only back to the PACS the series came
+    from (:mod:`dicom_node.dispatch.photo_containment`); empty = no output shows the source's pixels.
+    """
+
     name: str
     accepts: str
     target: str  # "module:function" building the pipeline object from its settings
+    source_pixels_in: frozenset[str] = frozenset()
 
 
 BUILTIN: dict[str, PipelineInfo] = {
@@ -47,6 +55,13 @@ BUILTIN: dict[str, PipelineInfo] = {
         name="dermatitis",
         accepts="skin photographs (VL Photographic / Secondary Capture, modality XC/OT/SC; RGB or YBR, JPEG)",
         target="inference.pipelines.dermatitis.pipeline:build",
+        # Photographs show faces and tattoos: the SC summary carries the (scaled-down) photograph.
+        source_pixels_in=frozenset(
+            {
+                "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture Image Storage (the summary)
+                "1.2.840.10008.5.1.4.1.1.7.4",  # Multi-frame True Color Secondary Capture Image Storage
+            }
+        ),
     ),
     "fmri": PipelineInfo(
         name="fmri",

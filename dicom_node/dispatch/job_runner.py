@@ -2,7 +2,9 @@
 
 ``running``: snapshot the series revision (hard links), then produce the objects to send — the
 pipeline's outputs, or the originals (anonymised when the rule says so) — and register one delivery per
-(destination, output SOP Instance UID): ``→ produced``.
+(destination, output SOP Instance UID): ``→ produced``. Outputs that show the source images (a
+pipeline's photograph summary) are registered only for the destination that is the series' source PACS
+and withheld, with an event, for the others (:mod:`dicom_node.dispatch.photo_containment`).
 ``sending``: send each destination what it has not accepted yet (deliveries still ``pending``); all
 accepted ``→ delivered``; otherwise back off (exponential, jittered, capped) and try again, up to
 ``dispatch.max_attempts``, then ``failed`` with the reason. An object a destination accepted is never
@@ -25,10 +27,16 @@ from sqlalchemy.engine import RowMapping
 
 from dicom_node.config import Config
 from dicom_node.dispatch.backoff import backoff_delay
+from dicom_node.dispatch.photo_containment import (
+    never_source_destinations,
+    plan_deliveries,
+    source_pixel_classes,
+    stands_for,
+)
 from dicom_node.dispatch.pipeline_process import PipelineProcess
 from dicom_node.dispatch.study_context import collect_study_context, study_context_dir
 from dicom_node.errors import DeliveryError, DicomNodeError, PipelineError
-from dicom_node.ledger import DeliverySpec, Ledger
+from dicom_node.ledger import Ledger
 from dicom_node.logsetup import get_logger
 from dicom_node.network.sender import Outgoing, send
 from dicom_node.storage import Storage
@@ -36,6 +44,15 @@ from dicom_node.storage import Storage
 log = get_logger("dicom_node.executor")
 
 ForwardTransform = Callable[[dict[str, Any], list[Path], Path], list[Path]]
+
+
+@dataclass(frozen=True)
+class Produced:
+    """What a job produced: (path, SOP Instance UID, SOP Class UID) per object, and the calling AE titles
+    of the associations that brought the series revision (who the source PACS is)."""
+
+    outputs: list[tuple[Path, str, str]]
+    calling_aets: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -73,6 +90,14 @@ class JobRunner:
         # destination -> monotonic time before which no new association is tried, and failures in a row
         self._cooldown: dict[str, float] = {}
         self._destination_failures: dict[str, int] = {}
+        for rule, destination in never_source_destinations(config):
+            log.warning(
+                "source_images_never_delivered",
+                rule=rule,
+                destination=destination,
+                reason="the rule's pipeline shows the source images, which go only to the source PACS; "
+                "none of the destination's AE titles (ae_title, source_aets) is in node.allowed_calling_aets",
+            )
 
     def process_safely(self, job: RowMapping, owner: str, pipelines: PipelineProcess) -> None:
         """:meth:`process`, with an unexpected error failing the job instead of the worker."""
@@ -93,37 +118,64 @@ class JobRunner:
         )
         if job["state"] == "running":
             try:
-                outputs = self._produce(job, ticket, pipelines)
+                produced = self._produce(job, ticket, pipelines)
             except DicomNodeError as exc:
                 bound.warning("job_failed", reason=str(exc))
                 self.ledger.job_failed(job["id"], owner, str(exc))
                 return
-            specs = [
-                DeliverySpec(dest, uid, sop_class, self.storage.relative(path))
-                for dest in ticket["send_to"]
-                for path, uid, sop_class in outputs
-            ]
-            state = self.ledger.job_produced(job["id"], owner, specs, f"{len(outputs)} object(s)")
-            bound.info("job_produced", objects=len(outputs), state=state)
+            state = self._register(job, owner, ticket, produced, bound)
+            bound.info("job_produced", objects=len(produced.outputs), state=state)
             return
         self._deliver(job, owner, bound)
 
+    def _register(
+        self, job: RowMapping, owner: str, ticket: dict[str, Any], produced: Produced, bound: Any
+    ) -> str:
+        """One delivery per (destination, output), source images only to the source PACS; → produced."""
+        contained = source_pixel_classes(job["pipeline"]) if job["action"] == "pipeline" else frozenset()
+        plan = plan_deliveries(
+            ticket["send_to"],
+            [(self.storage.relative(path), uid, sop_class) for path, uid, sop_class in produced.outputs],
+            self.config.destinations,
+            contained,
+            produced.calling_aets,
+        )
+        note = f"{len(produced.outputs)} object(s)"
+        for held in plan.withheld:
+            destination = self.config.destinations.get(held.destination)
+            titles = stands_for(destination) if destination is not None else frozenset()
+            self.ledger.add_event("withheld", held.describe(produced.calling_aets, titles), job_id=job["id"])
+            bound.info(
+                "outputs_withheld",
+                destination=held.destination,
+                objects=held.objects,
+                sop_classes=list(held.sop_classes),
+                pipeline=job["pipeline"],
+                calling_aets=sorted(produced.calling_aets),
+                destination_stands_for=sorted(titles),
+                reason="outputs show the source images; the destination is not the source of the series",
+            )
+        if plan.withheld:
+            withheld = sum(h.objects for h in plan.withheld)
+            note += f"; {withheld} withheld (source images go only to the source PACS)"
+        return self.ledger.job_produced(job["id"], owner, plan.specs, note)
+
     # -- produce --------------------------------------------------------------------------------
-    def _snapshot(self, job_id: int, ticket: dict[str, Any]) -> tuple[Path, list[Path]]:
+    def _snapshot(self, job_id: int, ticket: dict[str, Any]) -> tuple[Path, list[Path], frozenset[str]]:
         input_dir = self.storage.job_dir(job_id) / "input"
         if input_dir.exists():
             shutil.rmtree(input_dir)
         files: list[Path] = []
+        calling_aets: set[str] = set()
         for row in self.ledger.series_files(ticket["series_instance_uid"], ticket["revision"]):
             target = input_dir / Path(row["path"]).name
             self.storage.link_or_copy(self.storage.absolute(row["path"]), target)
             files.append(target)
-        return input_dir, files
+            calling_aets.add(str(row["calling_ae"] or "").strip())
+        return input_dir, files, frozenset(calling_aets)
 
-    def _produce(
-        self, job: RowMapping, ticket: dict[str, Any], pipelines: PipelineProcess
-    ) -> list[tuple[Path, str, str]]:
-        input_dir, files = self._snapshot(job["id"], ticket)
+    def _produce(self, job: RowMapping, ticket: dict[str, Any], pipelines: PipelineProcess) -> Produced:
+        input_dir, files, calling_aets = self._snapshot(job["id"], ticket)
         output_dir = self.storage.job_dir(job["id"]) / "output"
         if output_dir.exists():
             shutil.rmtree(output_dir)
@@ -162,7 +214,7 @@ class JobRunner:
         for path in paths:
             ds = dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID", "SOPClassUID"])
             result.append((path, str(ds.SOPInstanceUID), str(ds.SOPClassUID)))
-        return result
+        return Produced(result, calling_aets)
 
     # -- deliver --------------------------------------------------------------------------------
     def _deliver(self, job: RowMapping, owner: str, bound: Any) -> None:
