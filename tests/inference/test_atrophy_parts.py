@@ -13,7 +13,9 @@ import torch.nn.functional as F
 from dicom_node.errors import InputError
 from inference.pipelines.atrophy import norms
 from inference.pipelines.atrophy.conform import Grid, conform, conformed_grid, resample
+from inference.pipelines.atrophy.intensity import correct_bias, sharpen
 from inference.pipelines.atrophy.meshnet import MeshNet, read_spec, read_weights, state_dict_from_tfjs
+from inference.pipelines.atrophy.pipeline import is_coarse
 from inference.pipelines.atrophy.regions import DKT_PARCELS, LOBES, REGIONS, UNASSIGNED, group_labels
 from inference.pipelines.atrophy.segment import BUNDLE_ROOT
 
@@ -152,3 +154,36 @@ def test_conform_and_back_keeps_labels_and_orientation() -> None:
     assert centre[0] > middle[0] and centre[1] > middle[1] and centre[2] > middle[2]
     back = resample(on_grid, grid, source, labels=True)
     assert np.array_equal(back, labels)
+
+
+def _sphere_phantom() -> tuple[np.ndarray, np.ndarray]:
+    """A 'brain' ball: white matter core (120) in grey matter (70), on a 72^3 1 mm grid."""
+    z, y, x = np.mgrid[:72, :72, :72].astype(np.float32) - 35.5
+    radius = np.sqrt(x * x + y * y + z * z)
+    brain = radius < 30
+    volume = np.where(radius < 20, 120.0, np.where(brain, 70.0, 0.0)).astype(np.float32)
+    return volume, brain
+
+
+def test_n4_removes_a_smooth_coil_bias_inside_the_brain() -> None:
+    volume, brain = _sphere_phantom()
+    ramp = np.linspace(0.5, 1.5, volume.shape[0], dtype=np.float32)[:, None, None]  # 3x across the head
+    biased = volume * ramp
+    core = np.zeros_like(brain)
+    core[20:52, 20:52, 20:52] = True
+    core &= volume == 120.0  # white matter only
+    before = float(biased[core].std() / biased[core].mean())
+    corrected = correct_bias(biased, brain)
+    after = float(corrected[core].std() / corrected[core].mean())
+    assert before > 0.1 and after < before / 4, (before, after)
+    assert np.array_equal(corrected[:, :, :2], biased[:, :, :2])  # far from the brain: untouched
+
+
+def test_coarse_sources_are_sharpened_and_1_mm_ones_are_not() -> None:
+    volume, brain = _sphere_phantom()
+    sharp = sharpen(volume, brain)
+    edge = (slice(35, 37), slice(35, 37), slice(56, 58))  # grey matter just outside the white matter core
+    assert sharp[edge].min() < volume[edge].min() and sharp.min() >= 0.0
+    two_mm = Grid((128, 128, 96), np.diag([2.0, 2.0, 2.0, 1.0]))
+    one_mm = Grid((256, 256, 176), np.diag([1.0, 1.0, 1.0, 1.0]))
+    assert is_coarse(two_mm) and not is_coarse(one_mm)

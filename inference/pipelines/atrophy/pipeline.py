@@ -1,9 +1,10 @@
 """The ``atrophy`` pipeline: 10 regional volumes and atrophy flags on a 3D T1 brain MRI (seed 004).
 
 Steps: the source volume is resampled to the conformed 1 mm 256^3 LIA grid (:mod:`.conform`), parcellated
-and skull-stripped with brainchop's MeshNets (:mod:`.segment`), the DKT parcels grouped into the paper's
-10 regions (:mod:`.regions`), volumes measured on the 1 mm grid (mL) with their fraction of the
-intracranial volume estimate, and each region compared with approximate age/sex reference ranges
+and skull-stripped with brainchop's MeshNets (:mod:`.segment`; N4 bias correction before the parcellation,
+and an unsharp mask when the source is coarser than 1.5 mm, :mod:`.intensity`), the DKT parcels grouped
+into the paper's 10 regions (:mod:`.regions`), volumes measured on the 1 mm grid (mL) with their fraction of
+the intracranial volume estimate, and each region compared with approximate age/sex reference ranges
 (:mod:`.norms`) when Patient's Age and Sex are present. The 10-region map is brought back onto the source
 voxels (nearest neighbour) for the SEG.
 
@@ -28,6 +29,7 @@ from inference.pipeline import AlgorithmInfo, Finding, LabelMap, Measurement, Pi
 from inference.pipelines.atrophy import norms
 from inference.pipelines.atrophy.conform import Grid, conform, resample
 from inference.pipelines.atrophy.features import RegionalFeatures
+from inference.pipelines.atrophy.intensity import COARSE_SPACING_MM
 from inference.pipelines.atrophy.regions import REGIONS, Region, group_labels
 from inference.pipelines.atrophy.segment import BUNDLE_ROOT, BrainSegmentation, BrainSegmenter
 
@@ -107,7 +109,7 @@ class AtrophyPipeline(Pipeline):
         """Conformed segmentation, 10-region map on the conformed grid, source and conformed grids."""
         array, source = _source_array(series)
         conformed, grid = conform(array, source)
-        segmentation = self.segmenter.run(conformed)
+        segmentation = self.segmenter.run(conformed, coarse=is_coarse(source))
         return segmentation, group_labels(segmentation.parcellation), source, grid
 
     def features(self, series: Series, subject: str = "") -> RegionalFeatures:
@@ -129,6 +131,11 @@ class AtrophyPipeline(Pipeline):
             "Research finding, not a diagnosis: brainchop MeshNet (demonstration weights) on a 1 mm grid",
             f"Intracranial volume estimate (brain-extraction mask): {icv_ml:.0f} mL",
         ]
+        if is_coarse(source):
+            summary.append(
+                f"Source voxels coarser than {COARSE_SPACING_MM} mm: upsampled and sharpened; cortical and"
+                " hippocampal volumes tend to be underestimated, read atrophy flags with caution"
+            )
         codes = []
         problem = parcellation_problem(volumes)
         if problem is not None:
@@ -181,6 +188,11 @@ class AtrophyPipeline(Pipeline):
         return f"{line} (expected {assessment.expected_percent:.2f} %, z {assessment.z:+.1f}: {verdict})", (
             assessment.atrophy
         )
+
+
+def is_coarse(source: Grid) -> bool:
+    """Whether the source voxels are coarser than :data:`.intensity.COARSE_SPACING_MM` on any axis."""
+    return bool(np.linalg.norm(source.affine[:3, :3], axis=0).max() > COARSE_SPACING_MM)
 
 
 def icv(brain: np.ndarray) -> float:

@@ -4,13 +4,20 @@ Steps (both networks are fully convolutional, so they run on crops, which is wha
 
 1. MindGrab (brain extraction) on the head: min-max normalised volume, box of the voxels above 50 % of
    the range plus 20 voxels (brainchop's own MindGrab settings: ``autoThreshold`` 0.5, ``cropPadding`` 20).
+   To save CPU time (MindGrab is 25 layers deep: it dominated the pipeline at ~12 M voxels for a whole
+   head with neck) the box is found in two passes: MindGrab on the volume at 2 mm (2x2x2 mean, 1/8 of
+   the voxels) gives a rough, generous brain mask; the 1 mm pass then runs on that mask's box plus the
+   same 20 voxels (XA30: 7.9 M instead of 12.8 M voxels; mask Dice 0.992 against the one-pass mask,
+   1701 vs 1676 mL). The 2 mm mask alone is not good enough (Dice 0.88, 2127 mL).
    The brain mask is its largest connected component, holes filled. Its volume is our estimate of the
    intracranial volume (ICV): brain plus ventricles, without most of the outer CSF, so it is lower than
    a true ICV; every region's fraction is taken of this same quantity.
-2. Intensity standardisation: scanners differ (bright scalp fat on the XA30 MPRAGE, intensity-normalised
-   white matter on brainchop's conformed sample), and the parcellation model expects the latter. The
-   volume is scaled so that the 95th percentile inside the brain mask (white matter) lands at 131, its
-   value in brainchop's sample ``t1_crop.nii.gz``, then skull-stripped (mask grown by 2 voxels).
+2. Intensity standardisation: scanners differ (bright scalp fat and a strong coil bias field on the XA30
+   MPRAGE, bias-corrected, intensity-normalised white matter on brainchop's conformed sample), and the
+   parcellation model expects the latter. N4 bias correction inside the brain mask, an unsharp mask for
+   coarse (> 1.5 mm) sources (:mod:`.intensity`), then the volume is scaled so that the 95th percentile
+   inside the brain mask (white matter) lands at 131, its value in brainchop's sample
+   ``t1_crop.nii.gz``, then skull-stripped (mask grown by 2 voxels).
 3. The 104-label parcellation on the brain's box (+4 voxels), min-max normalised as in brainchop.
 
 Each network's last (1x1x1) layer runs in slabs.
@@ -23,15 +30,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy import ndimage
 
 from dicom_node.errors import PipelineError
 from inference.bundle import Bundle, Expectation, load_bundle
+from inference.pipelines.atrophy.intensity import correct_bias, sharpen
 
 BUNDLE_ROOT = Path(__file__).resolve().parent / "bundle"
 EXTRACTION, PARCELLATION = "brain_extraction", "parcellation"
 HEAD_THRESHOLD = 0.5
 HEAD_PADDING = 20
+COARSE_FACTOR = 2
 BRAIN_PADDING = 4
 WM_PERCENTILE = 95.0
 WM_REFERENCE = 131.0  # 95th percentile inside MindGrab's mask on brainchop's t1_crop.nii.gz
@@ -91,17 +101,35 @@ class BrainSegmenter:
         out[box] = labels
         return out
 
+    def _brain_box(self, normalised: np.ndarray) -> Box:
+        """The box for the 1 mm MindGrab pass: a 2 mm MindGrab pass's brain, grown by ``HEAD_PADDING``."""
+        volume = torch.from_numpy(np.ascontiguousarray(normalised, dtype=np.float32))[None, None]
+        half = F.avg_pool3d(volume, COARSE_FACTOR, ceil_mode=True)[0, 0].numpy()
+        head = bounding_box(half > HEAD_THRESHOLD, HEAD_PADDING // COARSE_FACTOR)
+        rough = largest_component(self._labels(self.extraction, half, head) > 0)
+        found = np.argwhere(rough)
+        if found.size == 0:
+            return bounding_box(normalised > HEAD_THRESHOLD, HEAD_PADDING)
+        low = np.maximum(found.min(axis=0) * COARSE_FACTOR - HEAD_PADDING, 0)
+        high = np.minimum((found.max(axis=0) + 1) * COARSE_FACTOR + HEAD_PADDING, normalised.shape)
+        return (slice(low[0], high[0]), slice(low[1], high[1]), slice(low[2], high[2]))
+
     def extract_brain(self, normalised: np.ndarray) -> np.ndarray:
         """MindGrab brain mask (largest component, holes filled) of a min-max normalised volume."""
-        head = bounding_box(normalised > HEAD_THRESHOLD, HEAD_PADDING)
-        mask = self._labels(self.extraction, normalised, head) > 0
+        mask = self._labels(self.extraction, normalised, self._brain_box(normalised)) > 0
         return np.asarray(ndimage.binary_fill_holes(largest_component(mask)))
 
-    def parcellate(self, volume: np.ndarray, brain: np.ndarray) -> np.ndarray:
-        """104-label parcellation of a conformed 0-255 volume, restricted to the (grown) brain mask."""
+    def parcellate(self, volume: np.ndarray, brain: np.ndarray, coarse: bool = False) -> np.ndarray:
+        """104-label parcellation of a conformed 0-255 volume, restricted to the (grown) brain mask.
+
+        ``coarse``: the source was coarser than 1.5 mm (upsampled), so the input is sharpened first.
+        """
         if not brain.any():
             raise PipelineError("brain extraction found no brain")
         grown = ndimage.binary_dilation(brain, iterations=MASK_MARGIN)
+        volume = correct_bias(volume, brain)
+        if coarse:
+            volume = sharpen(volume, brain)
         level = float(np.percentile(volume[brain], WM_PERCENTILE))
         if level <= 0:
             raise PipelineError("the brain has no signal")
@@ -110,6 +138,7 @@ class BrainSegmenter:
         labels[~grown] = 0
         return labels
 
-    def run(self, conformed: np.ndarray) -> BrainSegmentation:
+    def run(self, conformed: np.ndarray, coarse: bool = False) -> BrainSegmentation:
+        """Brain mask and parcellation of a conformed volume (``coarse``: see :meth:`parcellate`)."""
         brain = self.extract_brain(minmax(conformed))
-        return BrainSegmentation(brain=brain, parcellation=self.parcellate(conformed, brain))
+        return BrainSegmentation(brain=brain, parcellation=self.parcellate(conformed, brain, coarse))
