@@ -38,40 +38,68 @@ def _grey(frame: np.ndarray) -> np.ndarray:
     low, high = np.percentile(frame, [1, 99])
     if high <= low:
         high = low + 1.0
-    return (np.clip((frame - low) / (high - low), 0, 1) * 255).astype(np.uint8)
+    scaled = np.subtract(frame, np.float32(low), dtype=np.float32)  # float32 in place: no float64 copies
+    np.multiply(scaled, np.float32(255.0 / (high - low)), out=scaled)
+    return np.clip(scaled, 0, 255, out=scaled).astype(np.uint8)
 
 
 def _heat_rgb(values: np.ndarray) -> np.ndarray:
-    """A blue-green-red ramp for values in [0, 1]."""
-    v = np.clip(values, 0, 1)[..., None].astype(np.float32)
-    blue = np.array([0, 0, 255], np.float32)
-    green = np.array([0, 255, 0], np.float32)
-    red = np.array([255, 0, 0], np.float32)
-    low = blue + (green - blue) * np.clip(v * 2, 0, 1)
-    return np.where(v < 0.5, low, green + (red - green) * np.clip(v * 2 - 1, 0, 1))
+    """A blue-green-red ramp for values in [0, 1], as (3, ...) red, green, blue planes (float32).
+
+    Blue at 0, green at 0.5, red at 1, linear in between: with ``a = clip(2v)`` and
+    ``b = clip(2v - 1)``, red is ``255 b``, green ``255 (a - b)``, blue ``255 (1 - a)``.
+    """
+    v = np.clip(np.asarray(values, np.float32), 0, 1)
+    a = np.minimum(v * 2, 1)
+    b = np.maximum(v * 2 - 1, 0)
+    return np.stack([255 * b, 255 * (a - b), 255 * (1 - a)])
+
+
+def _box(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice] | None:
+    """The bounding box of ``mask`` grown by ``margin`` pixels (clipped to the image); None if empty."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    return (
+        slice(max(0, int(rows[0]) - margin), int(rows[-1]) + 1 + margin),
+        slice(max(0, int(cols[0]) - margin), int(cols[-1]) + 1 + margin),
+    )
 
 
 def overlay(series: Series, result: Result, index: int) -> np.ndarray:
-    """RGB uint8: the grey frame with mask fill + outline or heat-map blend, at most MAX_SIDE pixels."""
+    """RGB uint8: the grey frame with mask fill + outline or heat-map blend, at most MAX_SIDE pixels.
+
+    Works on (3, rows, cols) float32 planes and only inside the bounding boxes of the heat map and of
+    each mask (outside them the grey frame is left as it is: a zero heat value blends nothing in).
+    """
     frame = np.asarray(series.pixels[index])
     step = max(1, -(-max(frame.shape[:2]) // MAX_SIDE))
     grey = _grey(frame[::step, ::step]).astype(np.float32)
-    rgb = np.repeat(grey[..., None], 3, axis=-1)
+    planes = np.repeat(grey[None], 3, axis=0)
     if result.heat_maps:
         heat = np.clip(np.asarray(result.heat_maps[0].values[index], np.float32)[::step, ::step], 0, 1)
-        alpha = 0.45 * heat[..., None]
-        rgb = rgb * (1 - alpha) + _heat_rgb(heat) * alpha
+        box = _box(heat > 0)
+        if box is not None:
+            alpha = 0.45 * heat[box]
+            region = planes[:, box[0], box[1]]
+            region *= 1 - alpha
+            region += _heat_rgb(heat[box]) * alpha
     if result.label_map is not None:
         labels = np.asarray(result.label_map.labels[index])[::step, ::step]
         for number, segment in enumerate(result.label_map.segments):
-            mask = labels == segment.label
-            if not mask.any():
+            # one pixel of margin: the box's own edge lies outside the mask, so the erosion inside the
+            # box equals the erosion of the whole image
+            box = _box(labels == segment.label, margin=1)
+            if box is None:
                 continue
-            colour = np.array(PALETTE_RGB[number % len(PALETTE_RGB)], np.float32)
-            rgb[mask] = rgb[mask] * 0.7 + colour * 0.3
+            mask = labels[box] == segment.label
             edge = mask & ~ndimage.binary_erosion(mask)
-            rgb[edge] = colour
-    return np.clip(rgb, 0, 255).astype(np.uint8)
+            colour = PALETTE_RGB[number % len(PALETTE_RGB)]
+            for plane, value in zip(planes[:, box[0], box[1]], colour, strict=True):
+                plane[mask] = plane[mask] * np.float32(0.7) + np.float32(value * 0.3)
+                plane[edge] = value
+    np.clip(planes, 0, 255, out=planes)
+    return np.ascontiguousarray(np.moveaxis(planes.astype(np.uint8), 0, -1))
 
 
 def compose(image: np.ndarray, lines: Sequence[str]) -> np.ndarray:

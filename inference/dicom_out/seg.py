@@ -92,7 +92,8 @@ def _segment_stack(label_map: LabelMap) -> tuple[np.ndarray, bool]:
         return np.clip(np.moveaxis(probs, 0, -1), 0.0, 1.0), True
     labels = np.asarray(label_map.labels)
     dtype = np.uint8 if len(label_map.segments) < 256 else np.uint16
-    if labels.size and (labels.min() < 0 or not np.issubdtype(labels.dtype, np.integer)):
+    unsigned = np.issubdtype(labels.dtype, np.unsignedinteger)
+    if labels.size and not unsigned and (labels.min() < 0 or not np.issubdtype(labels.dtype, np.integer)):
         numbers = np.zeros(labels.shape, dtype=dtype)
         for number, seg in enumerate(label_map.segments, start=1):
             numbers[labels == seg.label] = number
@@ -100,6 +101,8 @@ def _segment_stack(label_map: LabelMap) -> tuple[np.ndarray, bool]:
     lookup = np.zeros(max(int(labels.max(initial=0)), *(s.label for s in label_map.segments)) + 1, dtype)
     for number, seg in enumerate(label_map.segments, start=1):
         lookup[seg.label] = number
+    if labels.dtype == dtype and np.array_equal(lookup, np.arange(lookup.size)):
+        return labels, False  # labels 1..n already are the segment numbers (e.g. rds): no full-size copy
     return lookup[labels], False
 
 

@@ -166,3 +166,35 @@ def test_reserved_concept_for_a_finding_is_refused(ct: Series) -> None:
     result = Result(findings=[Finding(Code("121071", "DCM", "Finding"), NORMAL)])
     with pytest.raises(PipelineError, match="121071"):
         write_outputs(ct, result, "test", ALGORITHM)
+
+
+def test_key_image_overlay_ramp_and_outline() -> None:
+    """The heat ramp runs blue -> green -> red; a mask touching the picture's border is outlined up to
+    it, and pixels outside the heat map and the masks keep their grey value."""
+    from scipy import ndimage
+
+    from inference.dicom_out.common import PALETTE_RGB
+    from inference.dicom_out.render import _heat_rgb, overlay
+
+    ramp = _heat_rgb(np.array([0.0, 0.25, 0.5, 0.75, 1.0]))
+    expected = np.array([[0, 0, 255], [0, 127.5, 127.5], [0, 255, 0], [127.5, 127.5, 0], [255, 0, 0]], float)
+    np.testing.assert_allclose(ramp.T, expected, atol=1e-3)
+
+    frame = np.tile(np.arange(40, dtype=np.float32), (30, 1))
+    labels = np.zeros((1, 30, 40), np.uint8)
+    labels[0, 0:10, 0:12] = 1  # touches the top and left border
+    labels[0, 15:25, 20:30] = 2  # inside
+    heat = np.zeros((1, 30, 40), np.float32)
+    heat[0, 12:14, 2:6] = 1.0
+    segments = [Segment(1, "a", STRUCTURE, LUNG), Segment(2, "b", STRUCTURE, LUNG)]
+    series = Series(datasets=[], frames=[], pixels=frame[None], spacing_mm=None)
+    result = Result(label_map=LabelMap(labels=labels, segments=segments), heat_maps=[HeatMap(heat)])
+    rgb = overlay(series, result, 0).astype(int)
+    for number, label in enumerate((1, 2)):
+        mask = labels[0] == label
+        edge = mask & ~ndimage.binary_erosion(mask)
+        assert (rgb[edge] == PALETTE_RGB[number]).all()
+        assert not (rgb[mask & ~edge] == PALETTE_RGB[number]).all(axis=-1).any()
+    assert (rgb[12:14, 2:6, 0] > rgb[12:14, 2:6, 2] + 100).all()  # hot = red
+    untouched = (labels[0] == 0) & (heat[0] == 0)
+    assert (rgb[untouched][:, 0] == rgb[untouched][:, 1]).all()  # grey

@@ -35,9 +35,11 @@ from inference.pipeline import (
     Segment,
     Series,
 )
-from inference.pipelines.rds.images import resize, to_working
+from inference.pipelines.rds.images import resize, to_working, upsample
+from inference.pipelines.rds.model import torch_threads
 from inference.pipelines.rds.phantom import LEFT_LUNG, RIGHT_LUNG
 from inference.pipelines.rds.postprocess import classifier_region
+from inference.pipelines.rds.source import DenseBrightSeries, read_radiograph
 
 ANATOMICAL_STRUCTURE = Code("91723000", "SCT", "Anatomical Structure")
 LUNG = Code("39607008", "SCT", "Lung")
@@ -56,13 +58,15 @@ SEGMENTS = (
 
 
 def radiograph(series: Series) -> np.ndarray:
-    """The one plane of a projection series, dense = bright (MONOCHROME1 inverted when the volume
-    loader did not already do it)."""
+    """The one plane of a projection series, dense = bright (MONOCHROME1 inverted when the reader did
+    not already do it: the volume loader and :func:`~inference.pipelines.rds.source.read_radiograph`
+    do). No copy when the plane is float32 already."""
     if not series.is_2d:
         raise InputError(f"rds needs one radiograph; the series has {len(series.frames)} frames")
     pixels = np.asarray(series.pixels[0], dtype=np.float32)
     ds = series.datasets[series.frames[0].dataset_index]
-    if series.volume is None and str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
+    inverted = series.volume is not None or isinstance(series, DenseBrightSeries)
+    if not inverted and str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
         pixels = pixels.max() - pixels
     return pixels
 
@@ -113,17 +117,24 @@ class RdsPipeline(Pipeline):
             },
         )
 
+    def read(self, folder: Path) -> Series:
+        """The radiograph decoded once into float32 (see :mod:`inference.pipelines.rds.source`)."""
+        return read_radiograph(folder)
+
     def run(self, series: Series) -> Result:
         pixels = radiograph(series)
-        size = self.model.settings.working_size
-        image = to_working(pixels, size)
-        segmentation = self.model.segment(image)
-        classification = self.model.classify(self.model.classifier_input(image, segmentation))
+        settings = self.model.settings
+        # Only the working-size image (128 x 128 by default) goes through the networks; the full
+        # grid is touched once to normalise and reduce it, and once more for each output map.
+        image = to_working(pixels, settings.working_size)
+        with torch_threads(settings.threads):
+            segmentation = self.model.segment(image)
+            classification = self.model.classify(self.model.classifier_input(image, segmentation))
+            # the classifier sees nothing outside its region (zero input there): show the heat map inside it
+            seen = classifier_region(segmentation.upright, settings.band_fraction)
+            heat_working = np.rot90(classification.heat_map * seen, -segmentation.quarter_turns)
+            heat = upsample(heat_working, pixels.shape)
         labels = resize(segmentation.labels, pixels.shape, nearest=True)
-        # the classifier sees nothing outside its region (zero input there): show the heat map inside it
-        seen = classifier_region(segmentation.upright, self.model.settings.band_fraction)
-        heat = classification.heat_map * seen
-        heat = resize(np.rot90(heat, -segmentation.quarter_turns), pixels.shape)
         probability = round(classification.probability, 4)
         positive = probability >= self.model.settings.threshold
         measurements = self._areas(series, labels)
@@ -137,10 +148,10 @@ class RdsPipeline(Pipeline):
         if not np.any(labels):
             summary.append("No lung found: the classifier saw an empty image")
         return Result(
-            label_map=LabelMap(labels=labels[None].astype(np.uint8), segments=SEGMENTS),
+            label_map=LabelMap(labels=labels[None].astype(np.uint8, copy=False), segments=SEGMENTS),
             measurements=measurements,
             findings=[Finding(RDS, PRESENT if positive else ABSENT, probability=probability)],
-            heat_maps=[HeatMap(values=heat[None].astype(np.float32), name="Grad-CAM")],
+            heat_maps=[HeatMap(values=heat[None], name="Grad-CAM")],
             summary=summary,
             parameters={"rotation_degrees": str(segmentation.rotation_degrees)},
         )
