@@ -44,12 +44,18 @@ def start_storescp(workdir: Path, fork: bool = False) -> tuple[subprocess.Popen[
     return proc, port
 
 
-def start_node(workdir: Path, max_associations: int = 32) -> tuple[subprocess.Popen[bytes], int]:
-    """`dicom-node serve` with durable storage under ``workdir/node``, no routing, no web server."""
+def start_node(
+    workdir: Path, max_associations: int = 32, fsync: bool = True
+) -> tuple[subprocess.Popen[bytes], int]:
+    """`dicom-node serve` with storage under ``workdir/node``, no routing, no web server.
+
+    ``fsync`` (``storage.fsync``, on by default and in production): files and folders are fsynced
+    before each Success; off only to show what the durability costs.
+    """
     port = free_port()
     config = {
         "node": {"bind": "127.0.0.1", "port": port, "max_associations": max_associations},
-        "storage": {"path": str(workdir / "node"), "min_free_gb": 0.5},
+        "storage": {"path": str(workdir / "node"), "min_free_gb": 0.5, "fsync": fsync},
         "series": {"complete_after_s": 3600},
         "logging": {"level": "warning", "file": str(workdir / "node.log")},
         "web": {"enabled": False},

@@ -1,10 +1,12 @@
 """Ingest: from received bytes to a durable, recorded instance — the promise behind every Success.
 
-Each association thread parses the header, writes the file atomically (fsync), and hands the record to
-one committer thread. The committer takes everything waiting, fsyncs the folders that changed, records
+Each association thread parses the header, writes the file atomically (fsync), fsyncs the folders that
+changed, and hands the record to one committer thread. The committer takes everything waiting, records
 the whole batch in one ledger transaction, and only then releases the waiting threads, which answer the
-C-STORE. Concurrent senders therefore share fsyncs and commits (group commit) without weakening the
-promise: no Success is sent before the file and its ledger row are on disk.
+C-STORE. Concurrent senders therefore share ledger commits (group commit), while their file and folder
+fsyncs run side by side (the file system joins concurrent fsyncs into one journal commit) and overlap
+the committer's transaction, without weakening the promise: no Success is sent before the file, its
+folder and its ledger row are on disk, and no ledger row names a file that is not.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from pathlib import Path
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
@@ -107,7 +108,6 @@ def _parse_header(encoded: bytes) -> Header:
 @dataclass
 class _Pending:
     record: InstanceRecord
-    folders: set[Path]
     future: Future[IngestResult]
 
 
@@ -136,14 +136,14 @@ class Ingestor:
         path = self.storage.instance_path(
             header.study_instance_uid, header.series_instance_uid, header.sop_instance_uid
         )
-        folders = self.storage.write_atomic(path, encoded)
+        self.storage.sync_dirs(self.storage.write_atomic(path, encoded))
         record = InstanceRecord(
             sop_instance_uid=header.sop_instance_uid,
             sop_class_uid=header.sop_class_uid,
             series_instance_uid=header.series_instance_uid,
             study_instance_uid=header.study_instance_uid,
             transfer_syntax_uid=header.transfer_syntax_uid,
-            path=self.storage.relative(path),
+            path=self.storage.relative_instance(path),
             size_bytes=len(encoded),
             frames=header.frames,
             calling_ae=calling_ae[:16],
@@ -152,7 +152,7 @@ class Ingestor:
             expected_frames=header.expected_frames,
         )
         future: Future[IngestResult] = Future()
-        self._queue.put(_Pending(record, folders, future))
+        self._queue.put(_Pending(record, future))
         return future.result()
 
     def _commit_loop(self) -> None:
@@ -171,7 +171,6 @@ class Ingestor:
                     break
                 batch.append(item)
             try:
-                self.storage.sync_dirs(set().union(*(p.folders for p in batch)))
                 results = self.ledger.record_instances([p.record for p in batch])
             except Exception as exc:  # the waiting handlers turn this into a failure status
                 log.error("ingest_commit_failed", error=str(exc), batch=len(batch))

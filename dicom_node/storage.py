@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import os
+import random
 import re
 import shutil
 import socket
+import threading
 import time
-import uuid
 from pathlib import Path
 
 from dicom_node.errors import StorageError, StorageFullError
@@ -43,18 +45,25 @@ def safe_name(uid: str) -> str:
     return "x" + hashlib.sha256(uid.encode("utf-8", "replace")).hexdigest()[:40]
 
 
+# How long a measured free space is trusted by the per-instance check (minus what was written since)
+FREE_SPACE_RECHECK_S = 0.5
+
 # Temporary files older than this belong to a writer that is gone, whoever it was (no write takes so long).
 STALE_TEMP_AGE_S = 15 * 60
 _TEMP_NAME = re.compile(r"\.(?P<host>[A-Za-z0-9-]{1,32})~(?P<pid>[0-9]+)\.[0-9a-f]{32}\.tmp$")
 
 
+@functools.cache
 def _host_tag() -> str:
     return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32] or "host"
 
 
 def temp_path(path: Path) -> Path:
-    """The temporary name a write of ``path`` uses: same folder, hidden, tagged with host and pid."""
-    return path.parent / f".{path.name}.{_host_tag()}~{os.getpid()}.{uuid.uuid4().hex}.tmp"
+    """The temporary name a write of ``path`` uses: same folder, hidden, tagged with host and pid.
+
+    The nonce comes from ``random`` (no system call on the ingest path; uniqueness, not secrecy).
+    """
+    return path.parent / f".{path.name}.{_host_tag()}~{os.getpid()}.{random.getrandbits(128):032x}.tmp"
 
 
 def _process_alive(pid: int) -> bool:
@@ -80,9 +89,12 @@ def _temp_is_stale(tmp: Path, now: float, max_age_s: float) -> bool:
         return False
 
 
-def write_file_atomic(path: Path, data: bytes | memoryview, fsync: bool = True) -> None:
+def write_file_atomic(
+    path: Path, data: bytes | memoryview, fsync: bool = True, folder_exists: bool = False
+) -> None:
     """Write a file atomically: temp file in the same folder, fsync, rename over the target."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not folder_exists:
+        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(path)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
@@ -115,6 +127,9 @@ class Storage:
             folder.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(PermissionError):  # a shared path may belong to another account
             os.chmod(self.root, 0o750)
+        self._room_lock = threading.Lock()
+        self._room_measured_at = float("-inf")
+        self._room_estimate = 0
 
     # -- space ----------------------------------------------------------------------------------
     def free_bytes(self) -> int:
@@ -124,7 +139,21 @@ class Storage:
         return self.free_bytes() - incoming >= self.min_free_bytes
 
     def check_room(self, incoming: int = 0) -> None:
-        if not self.has_room(incoming):
+        """Refuse ``incoming`` bytes that would take the free space below the floor (per instance).
+
+        The file system is asked at most every :data:`FREE_SPACE_RECHECK_S`; in between, each accepted
+        instance is subtracted from the last answer, so concurrent senders cannot overshoot the floor
+        by more than other writers on the disk add in that time.
+        """
+        with self._room_lock:
+            now = time.monotonic()
+            if now - self._room_measured_at > FREE_SPACE_RECHECK_S:
+                self._room_estimate = self.free_bytes()
+                self._room_measured_at = now
+            room = self._room_estimate - incoming >= self.min_free_bytes
+            if room:
+                self._room_estimate -= incoming
+        if not room:
             raise StorageFullError(
                 f"free space on {self.root} is below the floor of {self.min_free_bytes / 1024**3:.2f} GB"
             )
@@ -135,6 +164,11 @@ class Storage:
 
     def relative(self, path: Path) -> str:
         return path.resolve().relative_to(self.root).as_posix()
+
+    def relative_instance(self, path: Path) -> str:
+        """:meth:`relative` for a path from :meth:`instance_path` (built under the root from safe names,
+        so nothing to resolve: no system calls on the ingest path)."""
+        return path.relative_to(self.root).as_posix()
 
     def absolute(self, relative: str) -> Path:
         return self.root / relative
@@ -155,7 +189,7 @@ class Storage:
             created.add(folder.parent)
             folder = folder.parent
         try:
-            write_file_atomic(path, data, fsync=self.fsync)
+            write_file_atomic(path, data, fsync=self.fsync, folder_exists=not created)
         except StorageFullError:
             raise StorageFullError(f"no space left on {self.root}") from None
         except StorageError:

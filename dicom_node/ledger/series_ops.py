@@ -16,12 +16,72 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from dicom_node.ledger import schema as t
 from dicom_node.ledger.base import LedgerBase
 from dicom_node.ledger.retry import in_transaction
+
+# The statements of the ingest path, built once: each instance runs five of them, and building and
+# caching a statement again per instance cost more than running it.
+_CURRENT_REVISION = (
+    select(t.series)
+    .where(t.series.c.series_instance_uid == bindparam("p_uid"))
+    .order_by(t.series.c.revision.desc())
+    .limit(1)
+    .with_for_update()
+)
+_EXISTING_INSTANCE = select(t.instances.c.id, t.instances.c.revision).where(
+    t.instances.c.sop_instance_uid == bindparam("p_uid")
+)
+_UPDATE_RECEIVING = (
+    update(t.series)
+    .where(t.series.c.id == bindparam("p_id"))
+    .values(
+        last_received_at=bindparam("p_now"),
+        instance_count=t.series.c.instance_count + bindparam("p_count"),
+        frame_count=t.series.c.frame_count + bindparam("p_frames"),
+    )
+)
+_UPDATE_RECEIVING_EXPECTED = _UPDATE_RECEIVING.values(expected_frames=bindparam("p_expected"))
+_REVISION_PROGRESS = select(t.series.c.expected_frames, t.series.c.frame_count, t.series.c.state).where(
+    t.series.c.id == bindparam("p_id")
+)
+_INSERT_INSTANCE = insert(t.instances)
+_UPDATE_INSTANCE = (
+    update(t.instances)
+    .where(t.instances.c.id == bindparam("p_id"))
+    .values(
+        revision=bindparam("p_revision"),
+        transfer_syntax_uid=bindparam("p_transfer_syntax_uid"),
+        path=bindparam("p_path"),
+        size_bytes=bindparam("p_size_bytes"),
+        frames=bindparam("p_frames"),
+        received_at=bindparam("p_now"),
+        receive_count=t.instances.c.receive_count + 1,
+    )
+)
+
+
+class _NewInstances:
+    """Instance rows of one batch, inserted together (one statement for the batch, not one each)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.uids: set[str] = set()
+
+    def __contains__(self, sop_instance_uid: str) -> bool:
+        return sop_instance_uid in self.uids
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self.uids.add(row["sop_instance_uid"])
+
+    def flush(self, conn: Connection) -> None:
+        if self.rows:
+            conn.execute(_INSERT_INSTANCE, self.rows)
+            self.rows, self.uids = [], set()
 
 
 @dataclass(frozen=True)
@@ -63,29 +123,21 @@ class SeriesLedger(LedgerBase):
 
         def record(conn: Connection) -> list[IngestResult]:
             now = time.time()
-            results = {i: self._record_one(conn, records[i], now) for i in order}
+            new_instances = _NewInstances()
+            results = {i: self._record_one(conn, records[i], now, new_instances) for i in order}
+            new_instances.flush(conn)
             return [results[i] for i in range(len(records))]
 
         return in_transaction(self.engine, record)
 
-    def _record_one(self, conn: Connection, rec: InstanceRecord, now: float) -> IngestResult:
-        current = (
-            conn.execute(
-                select(t.series)
-                .where(t.series.c.series_instance_uid == rec.series_instance_uid)
-                .order_by(t.series.c.revision.desc())
-                .limit(1)
-                .with_for_update()
-            )
-            .mappings()
-            .first()
-        )
+    def _record_one(
+        self, conn: Connection, rec: InstanceRecord, now: float, new_instances: _NewInstances
+    ) -> IngestResult:
+        current = conn.execute(_CURRENT_REVISION, {"p_uid": rec.series_instance_uid}).mappings().first()
+        if rec.sop_instance_uid in new_instances:  # sent twice in one batch: the first must be visible
+            new_instances.flush(conn)
         # Read after the series lock: an instance another receiver recorded meanwhile is seen here.
-        existing = conn.execute(
-            select(t.instances.c.id, t.instances.c.revision).where(
-                t.instances.c.sop_instance_uid == rec.sop_instance_uid
-            )
-        ).first()
+        existing = conn.execute(_EXISTING_INSTANCE, {"p_uid": rec.sop_instance_uid}).first()
         late = False
         if current is None:
             revision = 1
@@ -94,13 +146,16 @@ class SeriesLedger(LedgerBase):
         elif current["state"] == "receiving":
             revision, series_id = current["revision"], current["id"]
             counted = existing is None or existing.revision != revision
-            values: dict[str, Any] = {"last_received_at": now}
-            if counted:
-                values["instance_count"] = t.series.c.instance_count + 1
-                values["frame_count"] = t.series.c.frame_count + rec.frames
+            params = {
+                "p_id": series_id,
+                "p_now": now,
+                "p_count": 1 if counted else 0,
+                "p_frames": rec.frames if counted else 0,
+            }
             if rec.expected_frames and not current["expected_frames"]:
-                values["expected_frames"] = rec.expected_frames
-            conn.execute(update(t.series).where(t.series.c.id == series_id).values(**values))
+                conn.execute(_UPDATE_RECEIVING_EXPECTED, {**params, "p_expected": rec.expected_frames})
+            else:
+                conn.execute(_UPDATE_RECEIVING, params)
         elif self.late_instances == "ignore":
             late = True
             revision, series_id, counted = current["revision"], current["id"], False
@@ -113,6 +168,7 @@ class SeriesLedger(LedgerBase):
         else:
             late = True
             revision = current["revision"] + 1
+            new_instances.flush(conn)  # the sum below counts every instance recorded so far
             prior_frames = conn.execute(
                 select(func.coalesce(func.sum(t.instances.c.frames), 0)).where(
                     t.instances.c.series_instance_uid == rec.series_instance_uid,
@@ -124,44 +180,40 @@ class SeriesLedger(LedgerBase):
             self._event(conn, "revision", f"late instance opened revision {revision}", series_id=series_id)
 
         if existing is None:
-            conn.execute(
-                insert(t.instances).values(
-                    sop_instance_uid=rec.sop_instance_uid,
-                    sop_class_uid=rec.sop_class_uid,
-                    series_instance_uid=rec.series_instance_uid,
-                    study_instance_uid=rec.study_instance_uid,
-                    revision=revision,
-                    transfer_syntax_uid=rec.transfer_syntax_uid,
-                    path=rec.path,
-                    size_bytes=rec.size_bytes,
-                    frames=rec.frames,
-                    calling_ae=rec.calling_ae,
-                    received_at=now,
-                    receive_count=1,
-                )
+            new_instances.add(
+                {
+                    "sop_instance_uid": rec.sop_instance_uid,
+                    "sop_class_uid": rec.sop_class_uid,
+                    "series_instance_uid": rec.series_instance_uid,
+                    "study_instance_uid": rec.study_instance_uid,
+                    "revision": revision,
+                    "transfer_syntax_uid": rec.transfer_syntax_uid,
+                    "path": rec.path,
+                    "size_bytes": rec.size_bytes,
+                    "frames": rec.frames,
+                    "calling_ae": rec.calling_ae,
+                    "received_at": now,
+                    "receive_count": 1,
+                }
             )
         else:
             conn.execute(
-                update(t.instances)
-                .where(t.instances.c.id == existing.id)
-                .values(
-                    revision=revision,
-                    transfer_syntax_uid=rec.transfer_syntax_uid,
-                    path=rec.path,
-                    size_bytes=rec.size_bytes,
-                    frames=rec.frames,
-                    received_at=now,
-                    receive_count=t.instances.c.receive_count + 1,
-                )
+                _UPDATE_INSTANCE,
+                {
+                    "p_id": existing.id,
+                    "p_revision": revision,
+                    "p_transfer_syntax_uid": rec.transfer_syntax_uid,
+                    "p_path": rec.path,
+                    "p_size_bytes": rec.size_bytes,
+                    "p_frames": rec.frames,
+                    "p_now": now,
+                },
             )
 
         completed = False
         if counted:
-            row = conn.execute(
-                select(t.series.c.expected_frames, t.series.c.frame_count, t.series.c.state).where(
-                    t.series.c.id == series_id
-                )
-            ).first()
+            # read again after the writes: on SQLite the reads above may precede the write transaction
+            row = conn.execute(_REVISION_PROGRESS, {"p_id": series_id}).first()
             if (
                 row
                 and row.state == "receiving"

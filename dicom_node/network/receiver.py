@@ -6,6 +6,8 @@ the :class:`~dicom_node.ingest.Ingestor` and maps the outcome to a DIMSE status 
 ``node.require_called_ae`` is set, the free-space floor, the association limit) is applied when the
 association is requested, with a proper A-ASSOCIATE-RJ. Every accepted connection reads and writes
 under ``node.network_timeout_s``, so a peer that stalls mid-PDU is dropped and frees its slot.
+Associations run event-driven (:mod:`dicom_node.network.reactor`): their threads block until there is
+work instead of polling, which is what lets many concurrent senders share the GIL with the ingest path.
 
 Every storage SOP class is accepted, private ones included (pynetdicom's unrestricted storage
 service), in the transfer syntax the sender proposes first; bytes are stored exactly as received.
@@ -29,6 +31,7 @@ from dicom_node.config import NodeConfig
 from dicom_node.errors import InvalidDatasetError, StorageError, StorageFullError
 from dicom_node.ingest import Ingestor
 from dicom_node.logsetup import get_logger
+from dicom_node.network.reactor import EventDrivenRequestHandler
 from dicom_node.network.tls import server_context
 from dicom_node.storage import Storage
 
@@ -129,6 +132,7 @@ class Receiver:
             evt_handlers=handlers,
             ssl_context=ssl_context,
             server_class=TimedAssociationServer,
+            request_handler=EventDrivenRequestHandler,
         )
         stamp = datetime.now().strftime("%Y%m%d%H%M%S")
         threading.Thread(target=server.serve_forever, name=f"AcceptorServer@{stamp}", daemon=True).start()
