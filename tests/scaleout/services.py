@@ -12,6 +12,7 @@ import redis
 
 from tests.support.node import DICOM_NODE
 from tests.support.ports import free_port, wait_for
+from tests.support.processes import stop_process
 
 
 class RedisServer:
@@ -64,12 +65,7 @@ class RedisServer:
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process)
             self.process = None
 
 

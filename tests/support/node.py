@@ -15,6 +15,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from dicom_node.config import Config, build_config
 from tests.support.ports import free_port, wait_for
+from tests.support.processes import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 DICOM_NODE = Path(sys.executable).with_name("dicom-node")
@@ -97,12 +98,7 @@ class NodeProcess:
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process)
             self.process = None
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.ports import free_port, port_open, wait_for
+from tests.support.processes import stop_process
 
 
 class Orthanc:
@@ -70,12 +71,7 @@ class Orthanc:
 
     def stop(self) -> None:
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            stop_process(self._process)
             self._process = None
 
     @property

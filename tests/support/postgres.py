@@ -23,6 +23,7 @@ import psycopg
 from psycopg import sql
 
 from tests.support.ports import free_port, wait_for
+from tests.support.processes import stop_process
 
 SERVER_USER = "postgres"
 SUPERUSER = "postgres"
@@ -179,13 +180,7 @@ class PostgresServer:
     def stop(self) -> None:
         """Fast shutdown (SIGINT: disconnect clients, abort transactions), then remove the cluster."""
         if self._process is not None:
-            if self._process.poll() is None:
-                self._process.send_signal(signal.SIGINT)
-                try:
-                    self._process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    self._process.kill()
-                    self._process.wait()
+            stop_process(self._process, sig=signal.SIGINT)
             self._process = None
         shutil.rmtree(self.workdir, ignore_errors=True)
 
