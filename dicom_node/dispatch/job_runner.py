@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -90,6 +91,7 @@ class JobRunner:
         # destination -> monotonic time before which no new association is tried, and failures in a row
         self._cooldown: dict[str, float] = {}
         self._destination_failures: dict[str, int] = {}
+        self._gate = threading.Lock()  # worker threads share the cool-down state
         for rule, destination in never_source_destinations(config):
             log.warning(
                 "source_images_never_delivered",
@@ -217,6 +219,21 @@ class JobRunner:
         return Produced(result, calling_aets)
 
     # -- deliver --------------------------------------------------------------------------------
+    def _may_associate(self, name: str, timeout_s: float) -> float:
+        """0 when this thread may open an association to ``name`` now, else the seconds to wait.
+
+        While a destination is failing, one thread at a time probes it: the probe holds the cool-down
+        for up to the association's timeouts, so other worker threads defer instead of all trying at once.
+        """
+        with self._gate:
+            now = time.monotonic()
+            remaining = self._cooldown.get(name, 0.0) - now
+            if remaining > 0:
+                return remaining
+            if self._destination_failures.get(name):
+                self._cooldown[name] = now + 3 * timeout_s  # replaced by the probe's outcome
+            return 0.0
+
     def _deliver(self, job: RowMapping, owner: str, bound: Any) -> None:
         pending = self.ledger.pending_deliveries(job["id"])
         by_destination: dict[str, list[RowMapping]] = defaultdict(list)
@@ -232,7 +249,7 @@ class JobRunner:
                 problems.append(f"{name}: destination no longer configured")
                 attempted = True
                 continue
-            remaining = self._cooldown.get(name, 0.0) - time.monotonic()
+            remaining = self._may_associate(name, destination.timeout_s)
             if remaining > 0:  # do not hammer a PACS that just refused us: one association per back-off
                 problems.append(f"{name}: waiting {remaining:.0f} s after a failed association")
                 waiting = max(waiting, remaining)
@@ -250,13 +267,15 @@ class JobRunner:
                 )
             except DeliveryError as exc:
                 problems.append(f"{name}: {exc}")
-                failures = self._destination_failures.get(name, 0) + 1
-                self._destination_failures[name] = failures
-                pause = backoff_delay(failures, dispatch.backoff_initial_s, dispatch.backoff_max_s)
-                self._cooldown[name] = time.monotonic() + pause
+                with self._gate:
+                    failures = self._destination_failures.get(name, 0) + 1
+                    self._destination_failures[name] = failures
+                    pause = backoff_delay(failures, dispatch.backoff_initial_s, dispatch.backoff_max_s)
+                    self._cooldown[name] = time.monotonic() + pause
                 continue
-            self._cooldown.pop(name, None)
-            self._destination_failures.pop(name, None)
+            with self._gate:
+                self._cooldown.pop(name, None)
+                self._destination_failures.pop(name, None)
             refused = 0
             for outcome in outcomes:
                 if not outcome.accepted:
