@@ -24,8 +24,9 @@ from sqlalchemy import create_engine, func, select  # noqa: E402
 
 from dicom_node.ledger import schema as t  # noqa: E402
 from dicom_node.samples import Patient, ct_series  # noqa: E402
-from tests.scaleout.services import ReceiverProcess, RedisServer, WorkerProcess  # noqa: E402
+from tests.scaleout.services import RedisServer, WorkerProcess  # noqa: E402
 from tests.support.dcmtk import storescu  # noqa: E402
+from tests.support.node import ReceiverProcess  # noqa: E402
 from tests.support.ports import wait_for  # noqa: E402
 
 
