@@ -1,47 +1,172 @@
 """Age- and sex-specific reference ranges for ICV-normalised regional volumes, and the atrophy flag.
 
-HONEST STATUS: these are *approximate, unverified* reference values for a demonstration, not validated
-norms. We could not consult the cited tables while writing this (no internet), so the numbers below are
-our rounded reading of the literature, to be replaced by a proper normative data set before any use:
+STATUS: the hippocampal reference is a published normative model; the four lobar references are still
+approximate and unverified. Research use only, not a diagnosis.
 
-* Hippocampus: ICV-adjusted hippocampal volume nomograms by age and sex from UK Biobank, Nobis L. et al.,
-  "Hippocampal volume across age: Nomograms derived from over 19,700 people in UK Biobank",
-  NeuroImage: Clinical 23 (2019) 101904. Reference fraction ~0.27 % of ICV per side at 50 years,
-  yearly loss ~0.4 % before and faster after 60 (also Fraser M.A. et al., "A systematic review and
-  meta-analysis of longitudinal hippocampal atrophy in healthy human ageing", NeuroImage 112 (2015)
-  364-374, pooled ~1 %/year above 70).
-* Lobar cortex: FreeSurfer cortical volumes in healthy ageing, Fjell A.M. et al., "High consistency of
-  regional cortical thinning in aging across multiple samples", Cereb. Cortex 19 (2009) 2001-2012 and
-  Fjell A.M. et al., "One-year brain atrophy evident in healthy aging", J. Neurosci. 29 (2009)
-  15223-15231 (cortical loss ~0.5 %/year after 60). Lobe fractions of ICV at 50 years are our rounded
-  estimates for DKT-based lobes (frontal ~5.8 %, temporal ~3.9 %, parietal ~4.0 %, occipital ~1.7 % per
-  hemisphere).
+Hippocampus (verified against the published model)
+    CentileBrain multivariate fractional-polynomial (MFPR) models of FreeSurfer subcortical volumes, one
+    per sex and side: Ge R., Yu Y., Qi Y.X., ..., Frangou S.; ENIGMA Lifespan Working Group, "Normative
+    modelling of brain morphometry across the lifespan with CentileBrain: algorithm benchmarking and model
+    optimisation", Lancet Digit. Health 6(3) (2024) e211-e221, doi:10.1016/S2589-7500(23)00250-9 (37,407
+    healthy people aged 3-90 years, 87 data sets; MFPR with fractional polynomials of age and a linear
+    term for FreeSurfer's eTIV). Each model reads::
 
-Model: expected fraction f(age) = f50 * (1 - rate_before * (min(age, 60) - 50)) * (1 - rate_after *
-max(age - 60, 0)), SD = cv * f(age); women's hippocampal fraction +3 % (ICV-normalised volumes are slightly
-larger in women in most series). A region is flagged as atrophic when its z-score is below -1.645 (under
-the 5th percentile, the cut-off used for the UK Biobank nomograms).
+        volume_mm3 = b0 + K + sum_j b_j * (age/100)^p_j [* log(age/100)^r_j] + b_icv * eTIV_mm3
 
-The paper (seed 004) gives no rule from regional atrophy to the class dementia / MCI / normal: its
-classes come from neuropsychological testing (SNSB). We therefore derive no class from these flags; a
-class is reported only by a trained head (``dicom-node train atrophy``), when one is configured.
+    and the z-score is (measured - expected) / RMSE, RMSE being that of the model's training residuals
+    (as on centilebrain.org). Where the numbers come from:
+
+    * b0, b_j, p_j, b_icv, RMSE and n: read by us from the published model files
+      ``models/MFPmodels_subcorticalvolume_{male,female}.rds`` of github.com/CentileBrain/centilebrain
+      (commit a532b6f), entries 9 (Lhippo) and 10 (Rhippo): ``$fit$coefficients``, the term labels of
+      ``$fit`` (e.g. ``I((age/100)^-1)``), and ``$residuals``.
+    * K, the constant that mfp's centring of the covariates leaves out of ``$fit``: from
+      ``fs_centilebrain/data/offsets-subcortical.csv`` of github.com/pwighton/fs-centilebrain, derived
+      there from centilebrain.org outputs. We re-checked the male K: for FreeSurfer's sample subject
+      "bert" (eTIV 1518348.145089 mm^3, reference/web-results/bert_male_age40_*/prediction_*.csv of that
+      repository, age 40) the formula gives Lhippo 4330.8068 and Rhippo 4430.3402 mm^3, equal to the
+      website's output to 1e-9 mm^3 (tests/inference/test_atrophy_norms.py). The female K were not
+      re-checked by us (fs-centilebrain reports a maximum deviation of 5e-12 mm^3 from the website).
+
+    Not found: the UK Biobank nomogram tables of Nobis L. et al., "Hippocampal volume across age:
+    Nomograms derived from over 19,700 people in UK Biobank", NeuroImage: Clinical 23 (2019) 101904, and
+    the regression equations of Potvin O., Mouiha A., Dieumegarde L., Duchesne S., "Normative data for
+    subcortical regional volumes over the lifetime of the adult human brain", NeuroImage (2016) (with its
+    Data in Brief spreadsheet, PMC5094268): only their abstracts are in the
+    stored corpora we could search, so neither is used for numbers. Nobis' abstract reports that
+    hippocampal loss accelerates in middle age; the CentileBrain models agree (loss per year at 70-80
+    about three times that at 40-50), which the tests check.
+
+Limits of the hippocampal reference
+    * Our "ICV" is the MindGrab brain-extraction mask (brain and ventricles, most outer CSF excluded),
+      not FreeSurfer's atlas-scaling eTIV (Buckner et al., NeuroImage 23 (2004) 724-738). We use the mask
+      volume in place of eTIV without a conversion: no published mask-to-eTIV relation was found. The
+      mask is smaller than eTIV when sulcal CSF is left out (more so in older brains), which makes the
+      expected volume too low and so biases towards *not* flagging atrophy.
+    * Our hippocampus is brainchop's FreeSurfer-trained aseg label, not FreeSurfer itself; no scanner,
+      field-strength or FreeSurfer-version adjustment is made (the models have none).
+    * Ages outside the training range are clamped to 3-90 years.
+    * When the caller gives no ICV, the expected fraction is evaluated at :data:`REFERENCE_ICV_ML`
+      (1500 mL): a round convention inside the usual adult eTIV range, not a published value. The
+      fraction depends on ICV (the model has an intercept), so callers should pass the measured ICV.
+    * Without a side, left and right models are averaged (volumes and RMSEs).
+
+Lobar cortex (NOT verified)
+    The lobe fractions of ICV at 50 years (frontal 5.8 %, temporal 3.9 %, parietal 4.0 %, occipital 1.7 %
+    per hemisphere), the relative yearly losses (0.3 % / 0.5 % before / after 60; occipital 0.2 % / 0.4 %)
+    and the coefficients of variation (0.08; occipital 0.10) are our earlier rounded estimates, kept
+    unchanged. They were meant to follow Fjell A.M. et al., "High consistency of regional cortical thinning
+    in aging across multiple samples", Cereb. Cortex 19 (2009) 2001-2012 and Fjell A.M. et al., "One-year
+    brain atrophy evident in healthy aging", J. Neurosci. 29 (2009) 15223-15231, but we could not read
+    those tables. We also searched for Potvin O., Dieumegarde L., Duchesne S., "Normative morphometric data
+    for cerebral cortical areas over the lifetime of the adult human brain", NeuroImage 156 (2017)
+    (FreeSurfer DKT volumes by age, sex and eTIV): only the abstract and title page were reachable, not its
+    coefficient tables. CentileBrain publishes cortical thickness and surface area, not cortical volume.
+    Model: f(age) = f50 * (1 - rate_before * (min(age, 60) - 50)) * (1 - rate_after * max(age - 60, 0)),
+    SD = cv * f(age), no sex difference.
+
+A region is flagged as atrophic when its z-score is below -1.645 (under the 5th percentile, the cut-off
+used for the UK Biobank nomograms). The paper (seed 004) gives no rule from regional atrophy to the class
+dementia / MCI / normal: its classes come from neuropsychological testing (SNSB). We therefore derive no
+class from these flags; a class is reported only by a trained head (``dicom-node train atrophy``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 Z_CUTOFF = -1.645
 REFERENCE_AGE = 50.0
 BREAK_AGE = 60.0
+REFERENCE_ICV_ML = 1500.0  # convention used only when the caller gives no ICV (see the module docstring)
+MODEL_AGE_RANGE = (3.0, 90.0)  # CentileBrain training range (Ge et al. 2024)
+SIDES = ("left", "right")
 SOURCE_NOTE = (
-    "approximate reference ranges (Nobis 2019; Fraser 2015; Fjell 2009), not validated: research use only"
+    "hippocampus: CentileBrain normative model (Ge et al., Lancet Digit Health 2024), FreeSurfer eTIV-based,"
+    " applied to the brain-mask ICV; lobar cortex: approximate, unverified; research use only"
 )
 
 
 @dataclass(frozen=True)
+class FpTerm:
+    """One fractional-polynomial term of age: coefficient * (age/100)^power * log(age/100)^log_power."""
+
+    coefficient: float
+    power: float
+    log_power: int = 0
+
+    def value(self, age: float) -> float:
+        x = age / 100.0
+        return self.coefficient * x**self.power * math.log(x) ** self.log_power
+
+
+@dataclass(frozen=True)
+class CentileBrainModel:
+    """A CentileBrain MFPR model of one structure (mm^3) from age and eTIV (mm^3), for one sex and side."""
+
+    intercept: float  # $fit intercept
+    centring: float  # K: the constant mfp's centring leaves out of $fit
+    terms: tuple[FpTerm, ...]
+    icv_slope: float  # mm^3 per mm^3 of eTIV
+    rmse: float  # training residuals, mm^3
+    n_train: int
+
+    def volume_mm3(self, age: float, icv_mm3: float) -> float:
+        age = min(max(age, MODEL_AGE_RANGE[0]), MODEL_AGE_RANGE[1])
+        ages = sum(term.value(age) for term in self.terms)
+        return self.intercept + self.centring + ages + self.icv_slope * icv_mm3
+
+
+# Ge et al. 2024, CentileBrain MFPmodels_subcorticalvolume_{male,female}.rds (Lhippo, Rhippo); K from
+# pwighton/fs-centilebrain offsets-subcortical.csv. Full-precision values as stored in those files.
+HIPPOCAMPUS_MODELS: dict[tuple[str, str], CentileBrainModel] = {
+    ("M", "left"): CentileBrainModel(
+        254.249777869, 2438.95318033167,
+        (FpTerm(-13.797612650607139, -1.0), FpTerm(-1532.0357159861128, 3.0)),
+        0.001165838099274153, 351.08550219770797, 16827,
+    ),
+    ("M", "right"): CentileBrainModel(
+        314.02078842686205, 2453.01624354962,
+        (FpTerm(84.77031871311638, 0.0, 1), FpTerm(-1684.2798475237682, 3.0)),
+        0.0012176202021438117, 358.8904558278217, 16823,
+    ),
+    ("F", "left"): CentileBrainModel(
+        165.8191086079909, 2247.22606079547,
+        (FpTerm(-0.7069087691568349, -2.0), FpTerm(-1104.7245164325052, 3.0)),
+        0.001234296407770935, 315.15367679973775, 19213,
+    ),
+    ("F", "right"): CentileBrainModel(
+        91.42619177968959, 2254.66300797213,
+        (FpTerm(-1394.6622513694797, 3.0), FpTerm(-1521.471008045141, 3.0, 1)),
+        0.0013017095705111087, 321.66083893051484, 19242,
+    ),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HippocampusNorm:
+    """Expected % of ICV and its SD from the CentileBrain models (see the module docstring)."""
+
+    models: dict[tuple[str, str], CentileBrainModel]
+
+    def _pick(self, sex: str, side: str | None) -> list[CentileBrainModel]:
+        key = "F" if sex == "F" else "M"
+        return [self.models[(key, s)] for s in ((side,) if side in SIDES else SIDES)]
+
+    def expected_percent(self, age: float, sex: str, icv_ml: float, side: str | None) -> float:
+        models = self._pick(sex, side)
+        volume = sum(m.volume_mm3(age, icv_ml * 1000.0) for m in models) / len(models)
+        return 100.0 * volume / (icv_ml * 1000.0)
+
+    def sd_percent(self, age: float, sex: str, icv_ml: float, side: str | None) -> float:
+        models = self._pick(sex, side)
+        return 100.0 * sum(m.rmse for m in models) / len(models) / (icv_ml * 1000.0)
+
+
+@dataclass(frozen=True)
 class Norm:
-    """Reference fraction of ICV (%) at 50 years, yearly relative loss before/after 60, and CV."""
+    """Lobar reference (unverified): fraction of ICV (%) at 50, yearly relative loss before/after 60, CV."""
 
     fraction_at_50: float
     loss_before_60: float
@@ -49,9 +174,20 @@ class Norm:
     cv: float
     female_factor: float = 1.0
 
+    def expected_percent(self, age: float, sex: str, icv_ml: float, side: str | None) -> float:
+        before = min(age, BREAK_AGE) - REFERENCE_AGE
+        after = max(age - BREAK_AGE, 0.0)
+        value = (
+            self.fraction_at_50 * (1.0 - self.loss_before_60 * before) * (1.0 - self.loss_after_60 * after)
+        )
+        return value * (self.female_factor if sex == "F" else 1.0)
 
-NORMS: dict[str, Norm] = {
-    "hippocampus": Norm(0.27, 0.004, 0.008, 0.11, female_factor=1.03),
+    def sd_percent(self, age: float, sex: str, icv_ml: float, side: str | None) -> float:
+        return self.cv * self.expected_percent(age, sex, icv_ml, side)
+
+
+NORMS: dict[str, Norm | HippocampusNorm] = {
+    "hippocampus": HippocampusNorm(HIPPOCAMPUS_MODELS),
     "frontal": Norm(5.8, 0.003, 0.005, 0.08),
     "temporal": Norm(3.9, 0.003, 0.005, 0.08),
     "parietal": Norm(4.0, 0.003, 0.005, 0.08),
@@ -68,19 +204,30 @@ class Assessment:
     atrophy: bool
 
 
-def expected_percent(structure: str, age: float, sex: str) -> float:
-    """Expected % of ICV for ``structure`` (frontal ... hippocampus) at ``age`` for sex M/F."""
+def expected_percent(
+    structure: str, age: float, sex: str, icv_ml: float | None = None, side: str | None = None
+) -> float:
+    """Expected % of ICV for ``structure`` (frontal ... hippocampus) at ``age`` for sex M/F.
+
+    ``icv_ml``: the subject's ICV (used by the hippocampal model; :data:`REFERENCE_ICV_ML` when None).
+    ``side``: left / right (hippocampus: that side's model; None: mean of both).
+    """
+    return NORMS[structure].expected_percent(age, sex, icv_ml or REFERENCE_ICV_ML, side)
+
+
+def assess(
+    structure: str,
+    percent_of_icv: float,
+    age: float,
+    sex: str,
+    icv_ml: float | None = None,
+    side: str | None = None,
+) -> Assessment:
+    """Compare a measured % of ICV with the reference for this age and sex (and ICV, side when given)."""
     norm = NORMS[structure]
-    before = min(age, BREAK_AGE) - REFERENCE_AGE
-    after = max(age - BREAK_AGE, 0.0)
-    value = norm.fraction_at_50 * (1.0 - norm.loss_before_60 * before) * (1.0 - norm.loss_after_60 * after)
-    return value * (norm.female_factor if sex == "F" else 1.0)
-
-
-def assess(structure: str, percent_of_icv: float, age: float, sex: str) -> Assessment:
-    """Compare a measured % of ICV with the reference for this age and sex."""
-    expected = expected_percent(structure, age, sex)
-    z = (percent_of_icv - expected) / (NORMS[structure].cv * expected)
+    icv = icv_ml or REFERENCE_ICV_ML
+    expected = norm.expected_percent(age, sex, icv, side)
+    z = (percent_of_icv - expected) / norm.sd_percent(age, sex, icv, side)
     return Assessment(expected_percent=expected, z=z, atrophy=z < Z_CUTOFF)
 
 
