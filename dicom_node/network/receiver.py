@@ -5,7 +5,8 @@ the :class:`~dicom_node.ingest.Ingestor` and maps the outcome to a DIMSE status 
 (:func:`store_status`). Association-level policy (allowed callers and hosts, the called AE title when
 ``node.require_called_ae`` is set, the free-space floor, the association limit) is applied when the
 association is requested, with a proper A-ASSOCIATE-RJ. Every accepted connection reads and writes
-under ``node.network_timeout_s``, so a peer that stalls mid-PDU is dropped and frees its slot.
+under ``node.network_timeout_s``, so a peer that stalls mid-PDU is dropped and frees its slot, and
+with ``TCP_NODELAY`` (see :func:`dicom_node.network.tcp.no_delay`).
 Associations run event-driven (:mod:`dicom_node.network.reactor`): their threads block until there is
 work instead of polling, which is what lets many concurrent senders share the GIL with the ingest path.
 
@@ -32,6 +33,7 @@ from dicom_node.errors import InvalidDatasetError, StorageError, StorageFullErro
 from dicom_node.ingest import Ingestor
 from dicom_node.logsetup import get_logger
 from dicom_node.network.reactor import EventDrivenRequestHandler
+from dicom_node.network.tcp import no_delay
 from dicom_node.network.tls import server_context
 from dicom_node.storage import Storage
 
@@ -78,6 +80,7 @@ class TimedAssociationServer(ThreadedAssociationServer):
         assert self.socket is not None
         client, address = self.socket.accept()
         client.settimeout(self.ae.network_timeout)
+        no_delay(client)
         if self.ssl_context:
             client = self.ssl_context.wrap_socket(client, server_side=True, do_handshake_on_connect=False)
         return client, address

@@ -18,12 +18,13 @@ from pathlib import Path
 from pydicom import dcmread
 from pydicom.filereader import read_file_meta_info
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import AE
+from pynetdicom import AE, evt
 from pynetdicom.presentation import PresentationContext, build_context
 
 from dicom_node.config import DestinationConfig
 from dicom_node.errors import AssociationRejectedError
 from dicom_node.logsetup import get_logger
+from dicom_node.network.tcp import no_delay_on_open
 from dicom_node.network.tls import client_context
 
 log = get_logger("dicom_node.sender")
@@ -118,7 +119,13 @@ def _send_batch(
     ae.dimse_timeout = destination.timeout_s
     ae.network_timeout = destination.timeout_s
     tls_args = (client_context(destination.tls), destination.host) if destination.tls else None
-    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title, tls_args=tls_args)
+    assoc = ae.associate(
+        destination.host,
+        destination.port,
+        ae_title=destination.ae_title,
+        tls_args=tls_args,
+        evt_handlers=[(evt.EVT_CONN_OPEN, no_delay_on_open)],
+    )
     if not assoc.is_established:
         reason = "rejected" if assoc.is_rejected else "aborted" if assoc.is_aborted else "no answer"
         raise AssociationRejectedError(

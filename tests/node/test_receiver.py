@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -202,3 +203,21 @@ def test_store_refused_with_a700_when_below_floor(start_node: Callable[..., Node
     assoc.release()
     assert int(status.Status) == 0xA700
     assert _instances(node) == []
+
+
+def test_accepted_connections_turn_nagle_off(start_node: Callable[..., Node]) -> None:
+    """The receiver sets TCP_NODELAY on every accepted connection (checked on the live socket): with
+    Nagle on, a response written in more than one segment waits for the peer's delayed ACK (40 ms)."""
+    node = start_node()
+    ae = AE(ae_title="PROBE")
+    ae.add_requested_context(CTImageStorage)
+    assoc = ae.associate("127.0.0.1", node.port, ae_title=node.config.node.ae_title)
+    assert assoc.is_established
+    try:
+        server = node.receiver._server
+        assert server is not None
+        accepted = [a.dul.socket.socket for a in server.active_associations if a.dul.socket is not None]
+        assert accepted
+        assert all(s is not None and s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in accepted)
+    finally:
+        assoc.release()
