@@ -70,7 +70,14 @@ class NodeConfig(_Strict):
         default_factory=list,
         description="empty = any caller; entries 'AET' or 'AET@host' or {ae_title, host}",
     )
-    max_associations: int = Field(default=16, ge=1, le=1000)
+    max_associations: int = Field(default=16, ge=1, le=1000, description="per receiver process")
+    receiver_processes: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="processes accepting associations on node.port (one listening socket, shared): "
+        "ingest is CPU-bound in one Python process, so more processes use more cores",
+    )
     require_called_ae: bool = Field(
         default=False, description="reject associations whose called AE title is not node.ae_title"
     )

@@ -95,19 +95,28 @@ class Node:
         self._scheduler: threading.Thread | None = None
         self.port: int | None = None
 
-    def start(self, receive: bool = True, work: bool = True) -> None:
-        removed = self.storage.remove_stale_temp_files()
+    def start(
+        self, receive: bool = True, work: bool = True, schedule: bool = True, listen_fd: int | None = None
+    ) -> None:
+        """Start receiving, working and scheduling.
+
+        ``schedule=False`` with ``listen_fd``: an extra receiver process of another node process (see
+        :mod:`dicom_node.network.receiver_processes`): it only receives, on that node's socket.
+        """
         local = self.config.execution.backend == "local"
-        if work and local:
-            recovered = self.ledger.recover_leases(owner_prefix(self.storage), holder_alive)
-            if recovered or removed:
-                log.info("recovered_after_restart", jobs=recovered, temp_files_removed=removed)
+        if schedule:  # an extra receiver starts while its node writes: leave the temp files to the node
+            removed = self.storage.remove_stale_temp_files()
+            if work and local:
+                recovered = self.ledger.recover_leases(owner_prefix(self.storage), holder_alive)
+                if recovered or removed:
+                    log.info("recovered_after_restart", jobs=recovered, temp_files_removed=removed)
         if receive:
-            self.port = self.receiver.start()
+            self.port = self.receiver.start(listen_fd)
         if work and local:
             self.executor.start()
-        self._scheduler = threading.Thread(target=self._schedule, name="scheduler", daemon=True)
-        self._scheduler.start()
+        if schedule:
+            self._scheduler = threading.Thread(target=self._schedule, name="scheduler", daemon=True)
+            self._scheduler.start()
         log.info(
             "node_started",
             ae_title=self.config.node.ae_title,

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import io
 import multiprocessing as mp
-import os
-import threading
-import time
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from dicom_node.errors import PipelineError
+from dicom_node.parent_watch import exit_with_parent
 
 
 def _write_outputs(datasets: list[Any], output_dir: Path) -> list[str]:
@@ -36,21 +34,8 @@ def _write_outputs(datasets: list[Any], output_dir: Path) -> list[str]:
     return names
 
 
-def _exit_with_parent(poll_s: float = 1.0) -> None:  # pragma: no cover - runs in the child process
-    """End this child when the node that started it dies (kill -9): a restarted node re-runs the job,
-    and an orphan finishing the old run would write into the job's folders behind its back."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(poll_s)
-        os._exit(70)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
 def _child_main(conn: Connection) -> None:  # pragma: no cover - runs in the child process
-    _exit_with_parent()
+    exit_with_parent()
     while True:
         try:
             request = conn.recv()

@@ -16,11 +16,12 @@ service), in the transfer syntax the sender proposes first; bytes are stored exa
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import threading
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE, _config, evt
@@ -100,6 +101,35 @@ class TimedAssociationServer(ThreadedAssociationServer):
         super().process_request_thread(request, client_address)
 
 
+class SharedListenerServer(TimedAssociationServer):
+    """A server whose listening socket several processes accept on (``node.receiver_processes``).
+
+    The node binds once; its extra receiver processes inherit the socket (``inherited_fd``) instead of
+    binding, so no other program can join the port (as it could with ``SO_REUSEPORT``). The socket is
+    non-blocking: every process wakes for a new connection, one accepts it, and the others' ``accept``
+    fails with ``EAGAIN``, which ``socketserver`` ignores, instead of blocking their acceptor thread.
+    """
+
+    inherited_fd: ClassVar[int | None] = None
+
+    def server_bind(self) -> None:
+        if self.inherited_fd is None:
+            super().server_bind()
+        else:
+            assert self.socket is not None
+            self.socket.close()  # the one socketserver made; ours is already bound and listening
+            self.socket = socket.socket(fileno=self.inherited_fd)
+            self.server_address = self.socket.getsockname()
+        assert self.socket is not None
+        self.socket.setblocking(False)
+
+
+def _server_class(shared: bool, listen_fd: int | None) -> type[TimedAssociationServer]:
+    if listen_fd is not None:
+        return type("InheritedListenerServer", (SharedListenerServer,), {"inherited_fd": listen_fd})
+    return SharedListenerServer if shared else TimedAssociationServer
+
+
 class Receiver:
     def __init__(self, config: NodeConfig, storage: Storage, ingestor: Ingestor) -> None:
         self.config = config
@@ -111,8 +141,12 @@ class Receiver:
         self.received = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> int:
-        """Start listening (non-blocking); returns the bound port (useful with port 0)."""
+    def start(self, listen_fd: int | None = None) -> int:
+        """Start listening (non-blocking); returns the bound port (useful with port 0).
+
+        ``listen_fd``: accept on this inherited, already listening socket instead of binding one (an
+        extra receiver process, see :mod:`dicom_node.network.receiver_processes`).
+        """
         _config.UNRESTRICTED_STORAGE_SERVICE = True
         ae = AE(ae_title=self.config.ae_title)
         ae.add_supported_context(Verification)
@@ -134,7 +168,7 @@ class Receiver:
             (self.config.bind, self.config.port),
             evt_handlers=handlers,
             ssl_context=ssl_context,
-            server_class=TimedAssociationServer,
+            server_class=_server_class(self.config.receiver_processes > 1, listen_fd),
             request_handler=EventDrivenRequestHandler,
         )
         stamp = datetime.now().strftime("%Y%m%d%H%M%S")
@@ -142,8 +176,22 @@ class Receiver:
         ae._servers.append(server)  # as AE.start_server does, so that AE.shutdown() stops it
         self._server = server
         port = int(server.server_address[1])
-        log.info("receiver_listening", ae_title=self.config.ae_title, port=port, tls=bool(ssl_context))
+        log.info(
+            "receiver_listening",
+            ae_title=self.config.ae_title,
+            port=port,
+            tls=bool(ssl_context),
+            pid=os.getpid(),
+            inherited=listen_fd is not None,
+        )
         return port
+
+    @property
+    def listen_fd(self) -> int:
+        """The listening socket's descriptor (for the extra receiver processes to inherit)."""
+        if self._server is None or self._server.socket is None:
+            raise RuntimeError("the receiver is not listening")
+        return int(self._server.socket.fileno())
 
     def stop(self) -> None:
         if self._server is not None:
@@ -199,6 +247,7 @@ class Receiver:
             "association_established",
             calling_ae=str(event.assoc.requestor.ae_title).strip(),
             host=str(event.assoc.requestor.address),
+            pid=os.getpid(),
         )
 
     def _on_closed(self, event: Event) -> None:
