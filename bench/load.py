@@ -4,7 +4,8 @@ Each of ``--senders`` DCMTK ``storescu`` processes (default 20, all at once) ope
 sends its own series of ``--count`` instances (default 500; distinct SOP Instance UIDs); storescu's
 log, stamped to the millisecond, gives every C-STORE's latency from request to response. The same
 senders run against DCMTK ``storescp --fork`` (one child per association) and then against the node
-(fsync of file and folder and a committed ledger row before each Success). For both it prints
+(fsync of file and folder and a committed ledger row before each Success), with one receiver process
+and with ``--receiver-processes`` (``node.receiver_processes``, default one per core). For each it prints
 throughput, p50/p99 C-STORE latency, peak RSS (the whole process tree, sampled every 0.2 s while the
 senders run), and RSS flatness: mean RSS of the last quarter of the run over the first quarter. It
 exits 1 if any C-STORE got a status other than Success or went unanswered.
@@ -15,12 +16,18 @@ exits 1 if any C-STORE got a status other than Success or went unanswered.
     .venv/bin/python bench/load.py --quick --no-fsync   # context only: the node without storage.fsync
 
 Goal (PRODUCT): no failure status, node throughput ≥ 1.2 × storescp, node RSS flat.
+
+Both receivers run with their defaults, and so do the senders: DCMTK keeps Nagle's algorithm on unless
+``TCP_NODELAY=1`` is in its environment, so each storescu waits for a delayed ACK (40 ms) once per
+C-STORE and ``storescp --fork`` a second time (about 11 C-STOREs/s per association with the machine
+idle); the node sets ``TCP_NODELAY`` on its side. Both see the same senders.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
 import shutil
 import statistics
@@ -232,6 +239,13 @@ def main() -> int:
         action="store_true",
         help="run the node with storage.fsync off (what durability costs; not the goal's configuration)",
     )
+    parser.add_argument(
+        "--receiver-processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="node.receiver_processes for the node run (default: one per core); with more than 1, the "
+        "node also runs once with a single process for comparison",
+    )
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     count = 50 if args.quick else args.count
@@ -246,29 +260,36 @@ def main() -> int:
         [str(p) for p in ct_series(workdir / f"series{i}", Patient(), slices=count, size=args.size)]
         for i in range(args.senders)
     ]
+    counts = sorted({1, max(1, args.receiver_processes)})
     figures = [
         run_against("storescp", lambda d: start_storescp(d, fork=True), "STORESCP", workdir, groups),
-        run_against(
-            "dicom-node",
-            lambda d: start_node(d, max_associations=args.senders + 4, fsync=not args.no_fsync),
-            "AI_NODE",
-            workdir,
-            groups,
+        *(
+            run_against(
+                f"dicom-node x{n}",
+                lambda d, n=n: start_node(
+                    d, max_associations=args.senders + 4, fsync=not args.no_fsync, receiver_processes=n
+                ),
+                "AI_NODE",
+                workdir,
+                groups,
+            )
+            for n in counts
         ),
     ]
     print(f"{args.senders} senders x {count} instances = {total} C-STOREs per receiver")
     print(
-        f"{'receiver':12} {'inst/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MiB':>13} "
+        f"{'receiver':14} {'inst/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MiB':>13} "
         f"{'RSS last/first q':>17} {'failures':>9}"
     )
     for f in figures:
         print(
-            f"{f.label:12} {f.throughput:8.1f} {f.p50_ms:8.2f} {f.p99_ms:8.2f} {f.peak_rss_mib:13.1f} "
+            f"{f.label:14} {f.throughput:8.1f} {f.p50_ms:8.2f} {f.p99_ms:8.2f} {f.peak_rss_mib:13.1f} "
             f"{f.rss_growth:17.2f} {len(f.failures):9d}"
         )
-    reference, node = figures
+    reference, node = figures[0], figures[-1]
     print(
-        f"throughput ratio dicom-node / storescp: {node.throughput / reference.throughput:.2f} (goal >= 1.2)"
+        f"throughput ratio {node.label} / storescp: {node.throughput / reference.throughput:.2f} "
+        "(goal >= 1.2)"
     )
     if args.no_fsync:
         print("dicom-node ran with storage.fsync OFF (context only): a committed ledger row before Success;")
