@@ -16,12 +16,15 @@ SYSTEM_TOOLS := storescu:dcmtk dciodvfy:dicom3tools Orthanc:orthanc chromium:chr
 
 all: venv
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
 	# torch first, pinned, from the local CPU wheel when present (never the CUDA build)
 	$(BIN)/pip install -q $(PIP_LINKS) torch==2.13.0
 	$(BIN)/pip install -q $(PIP_LINKS) -e '.[inference,scale,dev]'
+	# deepbet: the atrophy pipeline's brain-extraction weights (MIT, TorchScript). --no-deps: only its two
+	# model files are used; its own requirements (a GUI toolkit, pandas, cc3d, ...) are not needed
+	$(BIN)/pip install -q $(PIP_LINKS) --no-deps deepbet==1.0.2
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -1,7 +1,8 @@
 """The ``atrophy`` pipeline (seed 004): skull strip, 10 regions, volumes and atrophy flags on 3D T1 MRI.
 
 Modules: :mod:`.meshnet` (network + TensorFlow.js loader), :mod:`.convert` (bundle writer),
-:mod:`.conform` (1 mm 256^3 grid and back), :mod:`.segment` (running the bundles), :mod:`.regions`
+:mod:`.conform` (1 mm 256^3 grid and back), :mod:`.brain_extraction` (deepbet's networks),
+:mod:`.segment` (skull strip and parcellation), :mod:`.regions`
 (DKT → 10 regions), :mod:`.norms` (reference ranges), :mod:`.pipeline` (the pipeline). The trainable
 head: :mod:`.features` (regional features and their CSV cache), :mod:`.dataset` (AI-Hub style data),
 :mod:`.head` (model and training), :mod:`.head_bundle`, :mod:`.metrics`, :mod:`.train` / :mod:`.evaluate`
