@@ -38,7 +38,8 @@ Hippocampus (verified against the published model)
     about three times that at 40-50), which the tests check.
 
 Limits of the hippocampal reference
-    * Our "ICV" is the MindGrab brain-extraction mask (brain and ventricles, most outer CSF excluded),
+    * Our "ICV" is the brain-extraction mask (deepbet by default, MindGrab as fallback: brain and
+      ventricles, most outer CSF excluded; deepbet's is about 7 % smaller than MindGrab's),
       not FreeSurfer's atlas-scaling eTIV (Buckner et al., NeuroImage 23 (2004) 724-738). We use the mask
       volume in place of eTIV without a conversion: no published mask-to-eTIV relation was found. The
       mask is smaller than eTIV when sulcal CSF is left out (more so in older brains), which makes the
@@ -62,6 +63,11 @@ Lobar cortex (NOT verified)
     for cerebral cortical areas over the lifetime of the adult human brain", NeuroImage 156 (2017)
     (FreeSurfer DKT volumes by age, sex and eTIV): only the abstract and title page were reachable, not its
     coefficient tables. CentileBrain publishes cortical thickness and surface area, not cortical volume.
+    Checked 2026-11-23 for a lobar area x thickness reference: github.com/CentileBrain/centilebrain (a532b6f)
+    lists models/MFPmodels_{thickness,surfacearea}_{male,female}.rds, but their contents were not
+    retrievable here (absent from the snapshot; no other stored copy); pwighton/fs-centilebrain has only
+    offsets-subcortical.csv and SubcorticalVolume web results (its README: thickness/area "planned"), so no
+    centring constant or centilebrain.org output to verify against. Lobar numbers left unchanged.
     Model: f(age) = f50 * (1 - rate_before * (min(age, 60) - 50)) * (1 - rate_after * max(age - 60, 0)),
     SD = cv * f(age), no sex difference.
 

@@ -1,37 +1,59 @@
 """The ``atrophy`` pipeline: 10 regional volumes and atrophy flags on a 3D T1 brain MRI (seed 004).
 
-Steps: the source volume is resampled to the conformed 1 mm 256^3 LIA grid (:mod:`.conform`), parcellated
-and skull-stripped with brainchop's MeshNets (:mod:`.segment`; N4 bias correction before the parcellation,
-and an unsharp mask when the source is coarser than 1.5 mm, :mod:`.intensity`), the DKT parcels grouped
-into the paper's 10 regions (:mod:`.regions`), volumes measured on the 1 mm grid (mL) with their fraction of
-the intracranial volume estimate, and each region compared with approximate age/sex reference ranges
-(:mod:`.norms`) when Patient's Age and Sex are present. The 10-region map is brought back onto the source
-voxels (nearest neighbour) for the SEG.
+Steps: the source volume is resampled to the conformed 1 mm 256^3 LIA grid (:mod:`.conform`), skull-stripped
+with deepbet (:mod:`.brain_extraction`) or brainchop's MindGrab, parcellated with brainchop's 104-label
+MeshNet (:mod:`.segment`; N4 bias correction before the parcellation, and an unsharp mask when the source is
+coarser than 1.5 mm, :mod:`.intensity`), the DKT parcels grouped into the paper's 10 regions
+(:mod:`.regions`), volumes measured on the 1 mm grid (mL) with their fraction of the intracranial volume
+estimate, and each region compared with age/sex(/ICV) reference ranges (:mod:`.norms`: CentileBrain for
+the hippocampus, approximate for the lobes) when Patient's Age and Sex are present and the source is not
+coarse (below). The 10-region map is
+brought back onto the source voxels (nearest neighbour) for the SEG.
 
 Outputs (through the shared writers): SEG with 10 segments (SCT lobe / hippocampus codes with laterality),
 SR with one group per region (volume, % of ICV, atrophy present/absent), the ICV estimate, and the SC
 summary. The dementia / MCI / normal class is not derived from the norms (see :mod:`.norms`): it is
 reported only when a head trained by ``dicom-node train atrophy`` is configured
 (``pipelines.atrophy.params.head: /path/to/head-bundle``, see :mod:`.head`).
+
+Atrophy is "not assessed" (no present/absent evaluation in the SR, no annotation codes; volumes and % of
+ICV are still reported, and the summary says why) when the parcellation fails its sanity check, when
+Patient's Age or Sex is missing, or when the source voxels are coarser than
+:data:`.intensity.COARSE_SPACING_MM` (1.5 mm) on any axis: the 1 mm-trained model under-segments cortex
+and hippocampi of an upsampled coarse source (on the 2 mm Siemens XA30 T1 of a healthy 31-year-old, 8 of
+10 regions came out "atrophic"), so a flag there is known to be unreliable and is not emitted.
+
+Options (``pipelines.atrophy.params``): ``head`` (above); ``brain_extractor``: ``auto`` (default: deepbet
+when its weights are installed, ``pip install --no-deps deepbet==1.0.2``, else MindGrab with a warning),
+``deepbet`` (an error when not installed) or ``mindgrab``; ``assess_coarse``: ``false`` (default) or
+``true`` to flag atrophy on coarse sources anyway (unreliable, biased towards "atrophy"; the summary says
+so).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydicom.sr.coding import Code
 
-from dicom_node.errors import InputError
+from dicom_node.errors import ConfigError, InputError
 from inference.pipeline import AlgorithmInfo, Finding, LabelMap, Measurement, Pipeline, Result, Series
 from inference.pipelines.atrophy import norms
 from inference.pipelines.atrophy.conform import Grid, conform, resample
 from inference.pipelines.atrophy.features import RegionalFeatures
 from inference.pipelines.atrophy.intensity import COARSE_SPACING_MM
-from inference.pipelines.atrophy.regions import REGIONS, Region, group_labels
-from inference.pipelines.atrophy.segment import BUNDLE_ROOT, BrainSegmentation, BrainSegmenter
+from inference.pipelines.atrophy.regions import REGIONS, group_labels
+from inference.pipelines.atrophy.segment import (
+    BUNDLE_ROOT,
+    DEEPBET,
+    MINDGRAB,
+    BrainSegmentation,
+    BrainSegmenter,
+)
 
 VOLUME = Code("118565006", "SCT", "Volume")
 VOLUME_RATIO = Code("113288", "DCM", "Volume Ratio")
@@ -51,8 +73,17 @@ CLASS_CODES = (
 PERCENT = Code("%", "UCUM", "percent")
 MIN_SLICES = 32
 CONFORMED_VOXEL_ML = 0.001
-ALGORITHM = "dicom-node atrophy (brainchop MeshNet, demonstration weights)"
-VERSION = "1.0 (weights: brainchop 4c87885, MIT)"
+# name: at most 64 characters (DICOM LO); the extractor's label is filled in
+ALGORITHM = "dicom-node atrophy ({extractor}+MeshNet, demonstration weights)"
+EXTRACTOR_LABELS = {DEEPBET: "deepbet", MINDGRAB: "MindGrab"}
+VERSION = "1.1 (weights: {extractor}brainchop 4c87885; MIT)"
+NORMS_NOTE = (
+    "hippocampus: CentileBrain (Ge 2024), brain-mask ICV as eTIV; lobar cortex: approximate, unverified"
+)
+COARSE_POLICY = {
+    False: f"not assessed when voxels > {COARSE_SPACING_MM} mm",
+    True: f"assessed when voxels > {COARSE_SPACING_MM} mm (assess_coarse; unreliable)",
+}
 # Sanity limits below which the parcellation is taken as failed (then no atrophy is assessed).
 MIN_HIPPOCAMPUS_ML = 1.5
 MIN_CORTEX_ML = 200.0
@@ -65,6 +96,39 @@ def parcellation_problem(volumes: dict[int, float]) -> str | None:
     if min(hippocampi) < MIN_HIPPOCAMPUS_ML or cortex < MIN_CORTEX_ML:
         return f"hippocampi {min(hippocampi):.1f} mL (min), lobar cortex {cortex:.0f} mL in all"
     return None
+
+
+def atrophy_not_assessed(
+    *, qc_problem: str | None, coarse: bool, assess_coarse: bool, age: float | None, sex: str | None
+) -> list[str]:
+    """Why no atrophy flag may be given for this series (empty: the regions are assessed).
+
+    A failed parcellation, a source coarser than :data:`.intensity.COARSE_SPACING_MM` (unless
+    ``assess_coarse``) and a missing Patient's Age or Sex each make every region "not assessed".
+    """
+    reasons = []
+    if qc_problem is not None:
+        reasons.append("parcellation failed QC")
+    if coarse and not assess_coarse:
+        reasons.append(
+            f"source voxels coarser than {COARSE_SPACING_MM} mm, cortex and hippocampi under-segmented"
+            " (pipelines.atrophy.params.assess_coarse: true flags anyway, unreliable)"
+        )
+    if age is None or sex is None:
+        reasons.append("Patient's Age and/or Sex missing")
+    return reasons
+
+
+def read_flag(value: object, option: str) -> bool:
+    """A yes/no option from the settings (YAML bool, or true/false/yes/no/on/off/1/0 as text)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0", ""):
+        return False
+    raise ConfigError(f"pipelines.atrophy.params.{option}: expected true or false, got {value!r}")
 
 
 def regional_volumes(regions: np.ndarray) -> dict[int, float]:
@@ -94,16 +158,29 @@ class AtrophyPipeline(Pipeline):
         self.settings = dict(settings or {})
         root = self.settings.get("bundle") or BUNDLE_ROOT
         device = str(self.settings.get("device") or "auto")
-        self.segmenter = BrainSegmenter(Path(root), device)
-        head = dict(self.settings.get("params") or {}).get("head")
+        params = dict(self.settings.get("params") or {})
+        extractor = str(params.get("brain_extractor") or "auto")
+        self.segmenter = BrainSegmenter(Path(root), device, extractor)
+        head = params.get("head")
         self.head = ClassHead(Path(head), device) if head else None
+        self.assess_coarse = read_flag(params.get("assess_coarse", False), "assess_coarse")
 
     @property
     def algorithm(self) -> AlgorithmInfo:
-        parameters = {"grid": "conformed 1 mm 256^3 LIA", "norms": "approximate, unverified"}
+        extractor = self.segmenter.extractor
+        parameters = {
+            "grid": "conformed 1 mm 256^3 LIA",
+            "brain extraction": self.segmenter.extractor_description,
+            "parcellation": "brainchop MeshNet 104 labels (MIT)",
+            "norms": NORMS_NOTE,
+            "atrophy flags": COARSE_POLICY[self.assess_coarse],
+        }
         if self.head is not None:
             parameters["class head"] = f"{self.head.bundle.name} {self.head.bundle.version}"
-        return AlgorithmInfo(name=ALGORITHM, version=VERSION, parameters=parameters)
+        name = ALGORITHM.format(extractor=EXTRACTOR_LABELS[extractor])
+        deepbet = self.segmenter.deepbet
+        version = VERSION.format(extractor=f"deepbet {deepbet.weights.version}, " if deepbet else "")
+        return AlgorithmInfo(name=name, version=version, parameters=parameters)
 
     def segment(self, series: Series) -> tuple[BrainSegmentation, np.ndarray, Grid, Grid]:
         """Conformed segmentation, 10-region map on the conformed grid, source and conformed grids."""
@@ -125,32 +202,18 @@ class AtrophyPipeline(Pipeline):
         labels = np.ascontiguousarray(np.transpose(on_source, (2, 1, 0)))  # (slice, row, col) = frames
         ds = series.datasets[0]
         age, sex = norms.parse_age(ds.get("PatientAge")), norms.parse_sex(ds.get("PatientSex"))
-        measurements = [Measurement(VOLUME, round(icv_ml, 1), MILLILITER)]
-        findings: list[Finding] = []
         summary = [
-            "Research finding, not a diagnosis: brainchop MeshNet (demonstration weights) on a 1 mm grid",
+            "Research finding, not a diagnosis: brain extraction "
+            f"{self.segmenter.extractor_description}, parcellation brainchop MeshNet (demonstration"
+            " weights), on a 1 mm grid",
             f"Intracranial volume estimate (brain-extraction mask): {icv_ml:.0f} mL",
         ]
-        if is_coarse(source):
-            summary.append(
-                f"Source voxels coarser than {COARSE_SPACING_MM} mm: upsampled and sharpened; cortical and"
-                " hippocampal volumes tend to be underestimated, read atrophy flags with caution"
-            )
-        codes = []
-        problem = parcellation_problem(volumes)
-        if problem is not None:
-            summary.append(f"QC: parcellation implausible ({problem}); regional results unreliable")
-            age = None  # no atrophy call on a failed parcellation
-        for region in REGIONS:
-            line, atrophy = self._region(region, volumes[region.label], icv_ml, age, sex, measurements)
-            summary.append(line)
-            if atrophy is not None:
-                findings.append(Finding(ATROPHY, PRESENT if atrophy else ABSENT, region=region.label))
-                codes.append(str(region.code(atrophy)))
-        if codes:
-            summary.append("Annotation codes (AI-Hub style): " + " ".join(codes))
-        else:
-            summary.append("Atrophy not assessed: failed QC, or Patient's Age and/or Sex missing")
+        report = report_regions(
+            volumes, icv_ml, age, sex, coarse=is_coarse(source), assess_coarse=self.assess_coarse
+        )
+        measurements, findings = report.measurements, report.findings
+        summary.extend(report.lines)
+        problem = report.qc_problem
         summary.append(f"Reference ranges: {norms.SOURCE_NOTE}")
         if self.head is None:
             summary.append("Dementia / MCI / normal class: not reported (no trained classifier configured)")
@@ -168,26 +231,69 @@ class AtrophyPipeline(Pipeline):
             parameters=dict(self.algorithm.parameters),
         )
 
-    @staticmethod
-    def _region(
-        region: Region,
-        volume_ml: float,
-        icv_ml: float,
-        age: float | None,
-        sex: str | None,
-        measurements: list[Measurement],
-    ) -> tuple[str, bool | None]:
-        percent = 100.0 * volume_ml / icv_ml if icv_ml > 0 else 0.0
-        measurements.append(Measurement(VOLUME, round(volume_ml, 2), MILLILITER, region=region.label))
-        measurements.append(Measurement(VOLUME_RATIO, round(percent, 3), PERCENT, region=region.label))
-        line = f"{region.name}: {volume_ml:.1f} mL, {percent:.2f} % of ICV"
-        if age is None or sex is None:
-            return line, None
-        assessment = norms.assess(region.structure, percent, age, sex)
-        verdict = "atrophy" if assessment.atrophy else "no atrophy"
-        return f"{line} (expected {assessment.expected_percent:.2f} %, z {assessment.z:+.1f}: {verdict})", (
-            assessment.atrophy
+
+@dataclass(frozen=True)
+class RegionalReport:
+    """Per-region measurements, atrophy findings (none when not assessed) and summary lines."""
+
+    measurements: list[Measurement]
+    findings: list[Finding]
+    lines: list[str]
+    qc_problem: str | None
+
+
+def report_regions(
+    volumes: dict[int, float],
+    icv_ml: float,
+    age: float | None,
+    sex: str | None,
+    *,
+    coarse: bool,
+    assess_coarse: bool = False,
+) -> RegionalReport:
+    """ICV, each region's volume and % of ICV, and its atrophy evaluation unless not assessed.
+
+    ``coarse``: the source is coarser than :data:`.intensity.COARSE_SPACING_MM`; then atrophy is not
+    assessed unless ``assess_coarse`` (see :func:`atrophy_not_assessed`).
+    """
+    measurements = [Measurement(VOLUME, round(icv_ml, 1), MILLILITER)]
+    findings: list[Finding] = []
+    lines = []
+    if coarse:
+        caution = "; atrophy flags assessed anyway (assess_coarse), unreliable" if assess_coarse else ""
+        lines.append(
+            f"Source voxels coarser than {COARSE_SPACING_MM} mm: upsampled and sharpened; cortical and"
+            f" hippocampal volumes tend to be underestimated{caution}"
         )
+    problem = parcellation_problem(volumes)
+    if problem is not None:
+        lines.append(f"QC: parcellation implausible ({problem}); regional results unreliable")
+    reasons = atrophy_not_assessed(
+        qc_problem=problem, coarse=coarse, assess_coarse=assess_coarse, age=age, sex=sex
+    )
+    codes = []
+    for region in REGIONS:
+        percent = 100.0 * volumes[region.label] / icv_ml if icv_ml > 0 else 0.0
+        measurements.append(
+            Measurement(VOLUME, round(volumes[region.label], 2), MILLILITER, region=region.label)
+        )
+        measurements.append(Measurement(VOLUME_RATIO, round(percent, 3), PERCENT, region=region.label))
+        line = f"{region.name}: {volumes[region.label]:.1f} mL, {percent:.2f} % of ICV"
+        if reasons or age is None or sex is None:
+            lines.append(f"{line} (atrophy not assessed)")
+            continue
+        assessment = norms.assess(region.structure, percent, age, sex, icv_ml=icv_ml, side=region.side)
+        verdict = "atrophy" if assessment.atrophy else "no atrophy"
+        lines.append(
+            f"{line} (expected {assessment.expected_percent:.2f} %, z {assessment.z:+.1f}: {verdict})"
+        )
+        findings.append(Finding(ATROPHY, PRESENT if assessment.atrophy else ABSENT, region=region.label))
+        codes.append(str(region.code(assessment.atrophy)))
+    if codes:
+        lines.append("Annotation codes (AI-Hub style): " + " ".join(codes))
+    else:
+        lines.append("Atrophy not assessed in any region: " + "; ".join(reasons))
+    return RegionalReport(measurements, findings, lines, problem)
 
 
 def is_coarse(source: Grid) -> bool:
