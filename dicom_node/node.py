@@ -31,8 +31,9 @@ log = get_logger("dicom_node.node")
 
 
 def check_pipelines(config: Config) -> None:
-    """Refuse to start with a rule naming a pipeline the registry does not know."""
-    from inference.registry import names  # light: no torch at import
+    """Refuse to start with a rule naming a pipeline the registry does not know, or with pipeline params
+    that pipeline rejects (checked without loading models)."""
+    from inference.registry import check_params, names  # light: no torch at import
 
     known = set(names())
     for i, rule in enumerate(config.rules):
@@ -41,9 +42,10 @@ def check_pipelines(config: Config) -> None:
                 f"invalid configuration: rules[{i}] ({rule.name}).pipeline: unknown pipeline "
                 f"{rule.pipeline!r}; known: {', '.join(sorted(known))}"
             )
-    for name in config.pipelines:
+    for name, settings in config.pipelines.items():
         if name not in known:
             raise ConfigError(f"invalid configuration: pipelines.{name}: unknown pipeline")
+        check_params(name, settings.params)
 
 
 def job_ticket(config: Config, series: Mapping[Any, Any], rule: Rule, reason: str) -> dict[str, Any]:

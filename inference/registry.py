@@ -37,12 +37,15 @@ class PipelineInfo:
     ``source_pixels_in``: SOP Class UIDs of the outputs that show the source images' pixels (e.g. an SC
     summary with the photograph on it). The node sends such outputs only back to the PACS the series came
     from (:mod:`dicom_node.dispatch.photo_containment`); empty = no output shows the source's pixels.
+    ``check_params``: "module:function" that validates ``pipelines.<name>.params`` without loading models
+    (raises ConfigError), so that the node refuses a bad configuration at start, not at the first job.
     """
 
     name: str
     accepts: str
     target: str  # "module:function" building the pipeline object from its settings
     source_pixels_in: frozenset[str] = frozenset()
+    check_params: str | None = None
 
 
 BUILTIN: dict[str, PipelineInfo] = {
@@ -50,6 +53,7 @@ BUILTIN: dict[str, PipelineInfo] = {
         name="atrophy",
         accepts="3D T1 brain MR (MPRAGE/TFL/BRAVO/FSPGR): 10 regional volumes + atrophy flags (research)",
         target="inference.pipelines.atrophy:build",
+        check_params="inference.pipelines.atrophy:check_params",
     ),
     "dermatitis": PipelineInfo(
         name="dermatitis",
@@ -93,6 +97,15 @@ def info(name: str) -> PipelineInfo:
         return BUILTIN[name]
     except KeyError:
         raise InputError(f"unknown pipeline {name!r}; known: {', '.join(names())}") from None
+
+
+def check_params(name: str, params: Mapping[str, Any]) -> None:
+    """Validate ``pipelines.<name>.params`` the way the pipeline will read them (ConfigError if not)."""
+    target = info(name).check_params
+    if target is None:
+        return
+    module_name, _, func = target.partition(":")
+    getattr(importlib.import_module(module_name), func)(params)
 
 
 def load(name: str, settings: Mapping[str, Any] | None = None) -> Pipeline:

@@ -23,3 +23,11 @@ def build(settings: Mapping[str, Any]) -> AtrophyPipeline:
     from inference.pipelines.atrophy.pipeline import AtrophyPipeline
 
     return AtrophyPipeline(settings)
+
+
+def check_params(params: Mapping[str, Any]) -> None:
+    """``pipelines.atrophy.params`` checks that need no model (the node runs them at start)."""
+    from inference.pipelines.atrophy.norms_table import load_norms_table
+
+    if params.get("norms_table"):
+        load_norms_table(params["norms_table"])

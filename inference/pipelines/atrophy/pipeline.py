@@ -27,7 +27,9 @@ Options (``pipelines.atrophy.params``): ``head`` (above); ``brain_extractor``: `
 when its weights are installed, ``pip install --no-deps deepbet==1.0.2``, else MindGrab with a warning),
 ``deepbet`` (an error when not installed) or ``mindgrab``; ``assess_coarse``: ``false`` (default) or
 ``true`` to flag atrophy on coarse sources anyway (unreliable, biased towards "atrophy"; the summary says
-so).
+so); ``norms_table``: a CSV of the site's own reference ranges (% of ICV by structure, side, sex and age
+band, with its source), used in place of the built-in ones for the regions and ages it covers and checked
+when the pipeline is constructed (:mod:`.norms_table`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from inference.pipelines.atrophy import norms
 from inference.pipelines.atrophy.conform import Grid, conform, resample
 from inference.pipelines.atrophy.features import RegionalFeatures
 from inference.pipelines.atrophy.intensity import COARSE_SPACING_MM
+from inference.pipelines.atrophy.norms_table import NormsTable, load_norms_table
 from inference.pipelines.atrophy.regions import REGIONS, group_labels
 from inference.pipelines.atrophy.segment import (
     BUNDLE_ROOT,
@@ -159,6 +162,8 @@ class AtrophyPipeline(Pipeline):
         root = self.settings.get("bundle") or BUNDLE_ROOT
         device = str(self.settings.get("device") or "auto")
         params = dict(self.settings.get("params") or {})
+        table = params.get("norms_table")  # checked first: a bad table fails before any weights load
+        self.norms_table = load_norms_table(table) if table else None
         extractor = str(params.get("brain_extractor") or "auto")
         self.segmenter = BrainSegmenter(Path(root), device, extractor)
         head = params.get("head")
@@ -172,7 +177,7 @@ class AtrophyPipeline(Pipeline):
             "grid": "conformed 1 mm 256^3 LIA",
             "brain extraction": self.segmenter.extractor_description,
             "parcellation": "brainchop MeshNet 104 labels (MIT)",
-            "norms": NORMS_NOTE,
+            "norms": norms_note(self.norms_table),
             "atrophy flags": COARSE_POLICY[self.assess_coarse],
         }
         if self.head is not None:
@@ -209,12 +214,18 @@ class AtrophyPipeline(Pipeline):
             f"Intracranial volume estimate (brain-extraction mask): {icv_ml:.0f} mL",
         ]
         report = report_regions(
-            volumes, icv_ml, age, sex, coarse=is_coarse(source), assess_coarse=self.assess_coarse
+            volumes,
+            icv_ml,
+            age,
+            sex,
+            coarse=is_coarse(source),
+            assess_coarse=self.assess_coarse,
+            norms_table=self.norms_table,
         )
         measurements, findings = report.measurements, report.findings
         summary.extend(report.lines)
         problem = report.qc_problem
-        summary.append(f"Reference ranges: {norms.SOURCE_NOTE}")
+        summary.append(f"Reference ranges: {report.reference}")
         if self.head is None:
             summary.append("Dementia / MCI / normal class: not reported (no trained classifier configured)")
         elif problem is not None:
@@ -240,6 +251,27 @@ class RegionalReport:
     findings: list[Finding]
     lines: list[str]
     qc_problem: str | None
+    reference: str = norms.SOURCE_NOTE  # which reference ranges were used (the summary's last norms line)
+
+
+def norms_note(table: NormsTable | None, *, built_in: str = NORMS_NOTE) -> str:
+    """The reference ranges in use: the built-in note, or the site table with the built-in as fallback."""
+    if table is None:
+        return built_in
+    return f"{table.note} where it covers the subject; otherwise built-in: {built_in}"
+
+
+def reference_line(table: NormsTable | None, covered: list[str], uncovered: list[str]) -> str:
+    """Which regions were assessed against the site table and which against the built-in reference."""
+    if table is None:
+        return norms.SOURCE_NOTE
+    if not covered and not uncovered:  # not assessed
+        return norms_note(table, built_in=norms.SOURCE_NOTE)
+    if not uncovered:
+        return f"{table.note} for all {len(covered)} regions"
+    if not covered:
+        return f"{table.note} covers no region at this age and sex; built-in for all: {norms.SOURCE_NOTE}"
+    return f"{table.note} for {', '.join(covered)}; built-in for {', '.join(uncovered)}: {norms.SOURCE_NOTE}"
 
 
 def report_regions(
@@ -250,11 +282,13 @@ def report_regions(
     *,
     coarse: bool,
     assess_coarse: bool = False,
+    norms_table: NormsTable | None = None,
 ) -> RegionalReport:
     """ICV, each region's volume and % of ICV, and its atrophy evaluation unless not assessed.
 
     ``coarse``: the source is coarser than :data:`.intensity.COARSE_SPACING_MM`; then atrophy is not
-    assessed unless ``assess_coarse`` (see :func:`atrophy_not_assessed`).
+    assessed unless ``assess_coarse`` (see :func:`atrophy_not_assessed`). ``norms_table``: the site's
+    reference ranges, used where a row covers the region, sex and age (else the built-in :mod:`.norms`).
     """
     measurements = [Measurement(VOLUME, round(icv_ml, 1), MILLILITER)]
     findings: list[Finding] = []
@@ -272,6 +306,8 @@ def report_regions(
         qc_problem=problem, coarse=coarse, assess_coarse=assess_coarse, age=age, sex=sex
     )
     codes = []
+    covered: list[str] = []
+    uncovered: list[str] = []
     for region in REGIONS:
         percent = 100.0 * volumes[region.label] / icv_ml if icv_ml > 0 else 0.0
         measurements.append(
@@ -282,10 +318,15 @@ def report_regions(
         if reasons or age is None or sex is None:
             lines.append(f"{line} (atrophy not assessed)")
             continue
-        assessment = norms.assess(region.structure, percent, age, sex, icv_ml=icv_ml, side=region.side)
+        site = norms_table.assess(region.structure, region.side, percent, age, sex) if norms_table else None
+        (covered if site is not None else uncovered).append(region.name)
+        assessment = site or norms.assess(
+            region.structure, percent, age, sex, icv_ml=icv_ml, side=region.side
+        )
         verdict = "atrophy" if assessment.atrophy else "no atrophy"
+        origin = "site table: " if site is not None else ""
         lines.append(
-            f"{line} (expected {assessment.expected_percent:.2f} %, z {assessment.z:+.1f}: {verdict})"
+            f"{line} ({origin}expected {assessment.expected_percent:.2f} %, z {assessment.z:+.1f}: {verdict})"
         )
         findings.append(Finding(ATROPHY, PRESENT if assessment.atrophy else ABSENT, region=region.label))
         codes.append(str(region.code(assessment.atrophy)))
@@ -293,7 +334,9 @@ def report_regions(
         lines.append("Annotation codes (AI-Hub style): " + " ".join(codes))
     else:
         lines.append("Atrophy not assessed in any region: " + "; ".join(reasons))
-    return RegionalReport(measurements, findings, lines, problem)
+    return RegionalReport(
+        measurements, findings, lines, problem, reference_line(norms_table, covered, uncovered)
+    )
 
 
 def is_coarse(source: Grid) -> bool:
