@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dicom_node.node import Node
 
-    if args.listen_fd is not None:  # an extra receiver: never outlive the node, even while starting
+    extra_receiver = args.listen_fd is not None
+    if extra_receiver:  # never outlive the node, even while starting
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the node stops us
         exit_with_parent(args.parent_pid)
     config = load(args)
@@ -49,10 +50,10 @@ def run(args: argparse.Namespace) -> int:
         config.node.port = args.port
     node = Node(config)
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM,) if extra_receiver else (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     log = get_logger("dicom_node.serve")
-    if args.listen_fd is not None:
+    if extra_receiver:
         return _run_extra_receiver(node, args.listen_fd, stop)
     node.start(work=not args.no_workers)
     extra = None
