@@ -84,11 +84,6 @@ class ReceiverProcesses:
         self._monitor = threading.Thread(target=self._watch, name="receiver-processes", daemon=True)
         self._monitor.start()
 
-    @property
-    def pids(self) -> list[int]:
-        with self._lock:
-            return [s.process.pid for s in self._slots if s.process is not None and s.process.poll() is None]
-
     def _spawn(self, slot: _Slot) -> None:
         slot.process = subprocess.Popen(self.command(), pass_fds=(self.listen_fd,), close_fds=True)
         slot.started_at = time.monotonic()
