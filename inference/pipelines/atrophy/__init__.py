@@ -2,7 +2,7 @@
 
 Modules: :mod:`.meshnet` (network + TensorFlow.js loader), :mod:`.convert` (bundle writer),
 :mod:`.conform` (1 mm 256^3 grid and back), :mod:`.brain_extraction` (deepbet's networks),
-:mod:`.segment` (skull strip and parcellation), :mod:`.regions`
+:mod:`.segment` (skull strip and parcellation), :mod:`.boxes` (crops), :mod:`.regions`
 (DKT → 10 regions), :mod:`.norms` (reference ranges), :mod:`.pipeline` (the pipeline). The trainable
 head: :mod:`.features` (regional features and their CSV cache), :mod:`.dataset` (AI-Hub style data),
 :mod:`.head` (model and training), :mod:`.head_bundle`, :mod:`.metrics`, :mod:`.train` / :mod:`.evaluate`

@@ -40,6 +40,7 @@ from scipy import ndimage
 
 from dicom_node.errors import PipelineError
 from inference.bundle import select_device
+from inference.pipelines.atrophy.boxes import Box
 from inference.pipelines.atrophy.conform import LIA_DIRECTION
 
 DEEPBET_DISTRIBUTION = "deepbet"
@@ -56,8 +57,6 @@ BBOX_FOREGROUND = 0.02
 NORMALIZE_STD, NORMALIZE_MEAN = 0.226, 0.449
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 CONNECTED_26 = ndimage.generate_binary_structure(3, 3)
-
-Box = tuple[slice, slice, slice]
 
 
 @dataclass(frozen=True)

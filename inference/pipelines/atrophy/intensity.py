@@ -23,6 +23,8 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
+from inference.pipelines.atrophy.boxes import bounding_box
+
 SHRINK = 4
 N4_ITERATIONS = (50, 50, 50, 50)
 BOX_MARGIN = 8
@@ -30,19 +32,10 @@ COARSE_SPACING_MM = 1.5
 SHARPEN_SIGMA_MM = 1.0
 SHARPEN_AMOUNT = 1.0
 
-Box = tuple[slice, slice, slice]
-
-
-def _box(mask: np.ndarray, margin: int) -> Box:
-    found = np.argwhere(mask)
-    low = np.maximum(found.min(axis=0) - margin, 0)
-    high = np.minimum(found.max(axis=0) + margin + 1, mask.shape)
-    return (slice(low[0], high[0]), slice(low[1], high[1]), slice(low[2], high[2]))
-
 
 def correct_bias(volume: np.ndarray, brain: np.ndarray) -> np.ndarray:
     """``volume`` (1 mm grid) with the N4 bias field, estimated inside ``brain``, divided out near it."""
-    box = _box(brain, BOX_MARGIN)
+    box = bounding_box(brain, BOX_MARGIN)
     crop = np.ascontiguousarray(volume[box], dtype=np.float32)
     image = sitk.GetImageFromArray(crop + 1.0)  # N4 works on the log: keep it positive
     mask = sitk.GetImageFromArray(np.ascontiguousarray(brain[box], dtype=np.uint8))
@@ -57,7 +50,7 @@ def correct_bias(volume: np.ndarray, brain: np.ndarray) -> np.ndarray:
 
 def sharpen(volume: np.ndarray, brain: np.ndarray) -> np.ndarray:
     """Unsharp mask (clipped at 0) near ``brain``: undoes part of the blur of upsampling a coarse source."""
-    box = _box(brain, BOX_MARGIN)
+    box = bounding_box(brain, BOX_MARGIN)
     crop = np.asarray(volume[box], dtype=np.float32)
     blurred = ndimage.gaussian_filter(crop, SHARPEN_SIGMA_MM)
     out = np.array(volume, dtype=np.float32, copy=True)

@@ -46,6 +46,7 @@ from scipy import ndimage
 from dicom_node.errors import ConfigError, PipelineError
 from dicom_node.logsetup import get_logger
 from inference.bundle import Bundle, Expectation, load_bundle
+from inference.pipelines.atrophy.boxes import Box, bounding_box
 from inference.pipelines.atrophy.brain_extraction import INSTALL_HINT, DeepbetExtractor, installed_weights
 from inference.pipelines.atrophy.intensity import correct_bias, sharpen
 
@@ -64,8 +65,6 @@ DEEPBET, MINDGRAB = "deepbet", "mindgrab"
 EXTRACTORS = ("auto", DEEPBET, MINDGRAB)
 MINDGRAB_DESCRIPTION = "brainchop MindGrab (MeshNet, MIT)"
 
-Box = tuple[slice, slice, slice]
-
 
 @dataclass(frozen=True)
 class BrainSegmentation:
@@ -80,16 +79,6 @@ def minmax(volume: np.ndarray) -> np.ndarray:
     if high <= low:
         raise PipelineError("the image is uniform: nothing to segment")
     return ((volume - low) / (high - low)).astype(np.float32)
-
-
-def bounding_box(mask: np.ndarray, padding: int) -> Box:
-    """Bounding box of ``mask`` grown by ``padding`` voxels, clipped to the array."""
-    found = np.argwhere(mask)
-    if found.size == 0:
-        raise PipelineError("no head/brain found in the image")
-    low = np.maximum(found.min(axis=0) - padding, 0)
-    high = np.minimum(found.max(axis=0) + padding + 1, mask.shape)
-    return (slice(low[0], high[0]), slice(low[1], high[1]), slice(low[2], high[2]))
 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
