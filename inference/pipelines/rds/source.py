@@ -26,6 +26,7 @@ from pydicom.dataset import Dataset
 from dicom_node.errors import InputError
 from inference.pipeline import Series
 from inference.series_reader import read_headers, read_series
+from inference.volume.planes import optional_float
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,8 @@ def _stored_range(ds: Dataset) -> tuple[float, float]:
 
 
 def _number(value: object, default: float) -> float:
-    if value is None or value == "":
-        return default
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return default
+    number = optional_float(value)
+    return default if number is None else number
 
 
 def decode_dense_bright(ds: Dataset) -> np.ndarray:
