@@ -114,6 +114,18 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class Note:
+    """A sentence the report must carry as text (SR TEXT item, a line on the SC).
+
+    ``region`` as in Measurement (None = the whole report). Used for what has no code of its own: the
+    reference a region was compared with, why a result was not assessed, a demonstration notice.
+    """
+
+    text: str
+    region: int | None = None
+
+
+@dataclass(frozen=True)
 class HeatMap:
     """A per-pixel saliency map [frame, row, col] in [0, 1] (e.g. Grad-CAM), shown on the SC image."""
 
@@ -134,15 +146,21 @@ class Result:
     # Optional RGB uint8 (rows, cols, 3) picture the pipeline drew itself (e.g. a colour photograph
     # with graded tiles outlined); when given, the SC shows it instead of the grey key frame + overlays.
     key_image: np.ndarray | None = None
+    notes: Sequence[Note] = ()
 
 
 @dataclass(frozen=True)
 class AlgorithmInfo:
-    """Algorithm Identification carried by every output (name, version, parameters)."""
+    """Algorithm Identification carried by every output (name, version, parameters).
+
+    ``demonstration`` is true when any model behind the result was trained on synthetic data only:
+    every output then says DEMO (SeriesDescription, SR text, SC image) and carries no coded diagnosis.
+    """
 
     name: str
     version: str
     parameters: Mapping[str, str] = field(default_factory=dict)
+    demonstration: bool = False
 
 
 class Pipeline(ABC):
