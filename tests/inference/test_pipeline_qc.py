@@ -111,8 +111,10 @@ def test_qc_sr_measures_volume_and_references_seg(tmp_path: Path) -> None:
     group = groups[0]
     assert group.tracking_identifier == "Body"
     assert group.tracking_uid.startswith(UID_ROOT)
-    assert group.referenced_segment is not None
-    assert group.referenced_segment.referenced_sop_instance_uid == out["SEG"].SOPInstanceUID
+    # the region is drawn (outlines on its slices) and linked to its SEG segment by the Tracking UID
+    assert group.roi is not None and len(group.roi) >= 1
+    seg = hd.seg.Segmentation.from_dataset(out["SEG"])
+    assert seg.get_segment_description(1).tracking_uid == group.tracking_uid
     [volume] = group.get_measurements()
     assert volume.name.value == "118565006"
     assert volume.unit.value == "cm3"
