@@ -141,7 +141,8 @@ def test_qc_on_single_dx_image_gives_sr_and_sc(tmp_path: Path) -> None:
     for ds in out.values():
         assert assert_valid(ds, tmp_path) == []
     sr = hd.sr.Comprehensive3DSR.from_dataset(out["SR"])
-    [group] = sr.content.get_image_measurement_groups()
+    [group] = sr.content.get_planar_roi_measurement_groups()  # the body outline on the radiograph
+    assert group.roi is not None and group.roi.graphic_type == hd.sr.GraphicTypeValues.POLYLINE
     [area] = group.get_measurements()
     assert area.name.value == "42798000" and area.unit.value == "cm2"
     assert area.value > 0
