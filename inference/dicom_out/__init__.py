@@ -8,14 +8,26 @@ from __future__ import annotations
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.sr.coding import Code
 
 from inference.dicom_out.common import OutputContext, new_context
+from inference.dicom_out.sanitize import clean_series
 from inference.dicom_out.sc import write_sc
 from inference.dicom_out.seg import has_patient_geometry, is_single_projection, write_seg
 from inference.dicom_out.sr import write_sr
 from inference.pipeline import AlgorithmInfo, Result, Series
 
-__all__ = ["OutputContext", "new_context", "write_outputs", "write_sc", "write_seg", "write_sr"]
+__all__ = ["OutputContext", "new_context", "result_codes", "write_outputs", "write_sc", "write_seg", "write_sr"]
+
+
+def result_codes(result: Result) -> list[Code]:
+    """Every code a result uses (their private schemes get a Coding Scheme Identification)."""
+    codes = [c for m in result.measurements for c in (m.concept, m.unit)]
+    codes += [c for f in result.findings for c in (f.concept, f.value)]
+    if result.label_map is not None:
+        for s in result.label_map.segments:
+            codes += [c for c in (s.category, s.type, s.laterality, s.anatomic_region) if c is not None]
+    return codes
 
 
 def write_outputs(
@@ -31,9 +43,11 @@ def write_outputs(
     A SEG is written when the source has patient geometry. A projection image without a frame of
     reference (CR/DX) gets one only when the pipeline asks for it (``seg_on_projection``, e.g. the
     lungs of ``rds``): that SEG is aligned pixel for pixel with its one source image but has no plane
-    geometry; otherwise such a source gets SR + SC only.
+    geometry; otherwise such a source gets SR + SC only. The source headers are validated once
+    (:mod:`~inference.dicom_out.sanitize`) before any writer copies them.
     """
-    context = new_context(pipeline, algorithm)
+    context = new_context(pipeline, algorithm, result_codes(result))
+    series = clean_series(series)  # once per series: the change log is written once
     outputs: list[Dataset] = []
     seg = None
     placeable = has_patient_geometry(series) or (seg_on_projection and is_single_projection(series))

@@ -12,10 +12,13 @@ the outputs. The source's Specific Character Set is kept, so names in e.g. ISO 2
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import highdicom as hd
+from highdicom.coding_schemes import CodingSchemeIdentificationItem
 from pydicom.dataset import Dataset
 from pydicom.sr.coding import Code
 from pydicom.uid import generate_uid
@@ -29,7 +32,12 @@ DISCLAIMER = "NOT FOR DIAGNOSTIC USE - research/assistance only"
 MODEL_NAME = "dicom-node inference"
 DEVICE_SERIAL = "0"
 UTF8 = "ISO_IR 192"
-ALGORITHM_FAMILY = Code("123109", "DCM", "Artificial Intelligence")
+ALGORITHM_FAMILY = Code("123110", "DCM", "Artificial Intelligence")  # CID 7162 (123109 is Manual Processing)
+DEMO = "DEMO"
+DEMO_NOTICE = "DEMONSTRATION: model trained on synthetic data only - results are not findings"
+# Our private coding scheme (PS3.3 8.2): every output that uses one of its codes identifies it.
+PRIVATE_SCHEME = "99DCMNODE"
+PRIVATE_SCHEME_NAME = "dicom-node local codes"
 # Segment colours, the same in the SEG (CIELab) and on the SC key image (sRGB): red, green, blue,
 # orange, purple, cyan, magenta, yellow.
 PALETTE_RGB: tuple[tuple[int, int, int], ...] = (
@@ -61,9 +69,22 @@ class OutputContext:
     pipeline: str
     algorithm: AlgorithmInfo
     created: datetime.datetime
+    run: uuid.UUID = field(default_factory=uuid.uuid4)
+    schemes: tuple[str, ...] = ()  # private coding scheme designators used by the result
 
     def series_description(self, kind: str) -> str:
-        return f"AI {self.pipeline} {kind}"[:64]
+        """``AI <pipeline> <kind>``, with `` DEMO`` when the algorithm runs demonstration weights."""
+        suffix = f" {DEMO}" if self.algorithm.demonstration else ""
+        return f"AI {self.pipeline} {kind}"[: 64 - len(suffix)] + suffix
+
+    def tracking_uid(self, label: int | str, part: int = 0) -> str:
+        """The Tracking UID of region ``label`` in this run: the SEG segment and its SR group share it.
+
+        ``part`` > 0 names the extra groups of a region that has several probabilities; a string label
+        names a group of no region (e.g. "whole image").
+        """
+        key = f"{label}" if part == 0 else f"{label}/{part}"
+        return f"2.25.{uuid.uuid5(self.run, key).int}"
 
 
 def new_uid() -> str:
@@ -74,8 +95,24 @@ def new_uid() -> str:
     return uid
 
 
-def new_context(pipeline: str, algorithm: AlgorithmInfo) -> OutputContext:
-    return OutputContext(pipeline=pipeline, algorithm=algorithm, created=datetime.datetime.now())
+def new_context(pipeline: str, algorithm: AlgorithmInfo, codes: Iterable[Code] = ()) -> OutputContext:
+    """The context of one run; ``codes`` are the result's codes (their private schemes get identified)."""
+    schemes = sorted({c.scheme_designator for c in codes if c.scheme_designator.startswith("99")})
+    return OutputContext(
+        pipeline=pipeline, algorithm=algorithm, created=datetime.datetime.now(), schemes=tuple(schemes)
+    )
+
+
+def coding_schemes(context: OutputContext) -> list[CodingSchemeIdentificationItem]:
+    """Coding Scheme Identification Sequence items for the private schemes the result uses."""
+    return [
+        CodingSchemeIdentificationItem(
+            designator=scheme,
+            name=PRIVATE_SCHEME_NAME if scheme == PRIVATE_SCHEME else f"{MANUFACTURER} private codes",
+            responsible_organization=MANUFACTURER,
+        )
+        for scheme in context.schemes
+    ]
 
 
 def software_versions(algorithm: AlgorithmInfo) -> str:
@@ -100,6 +137,9 @@ def equipment_kwargs(context: OutputContext, kind: str, source: Dataset) -> dict
     charset = character_set(source)
     if charset:
         kwargs["specific_character_set"] = charset
+    schemes = coding_schemes(context)
+    if schemes:
+        kwargs["coding_schemes"] = schemes
     return kwargs
 
 
@@ -140,10 +180,10 @@ def seg_algorithm_identification(algorithm: AlgorithmInfo) -> hd.AlgorithmIdenti
 
 
 def sr_algorithm_identification(algorithm: AlgorithmInfo) -> hd.sr.AlgorithmIdentification:
-    """TID 4019 Algorithm Identification (SR); the disclaimer travels as its first parameter."""
+    """TID 4019 Algorithm Identification (SR): name, version, parameters (the disclaimer is report text)."""
     return hd.sr.AlgorithmIdentification(
         name=algorithm.name,
         version=algorithm.version,
-        parameters=[DISCLAIMER, *parameter_lines(algorithm)],
+        parameters=parameter_lines(algorithm) or None,
         manufacturer=MANUFACTURER,
     )

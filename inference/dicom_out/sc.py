@@ -14,6 +14,7 @@ from pydicom.dataset import Dataset
 
 from inference.dicom_out.common import DISCLAIMER, OutputContext, equipment_kwargs, software_versions
 from inference.dicom_out.render import compose, key_frame, overlay
+from inference.dicom_out.sanitize import clean_series
 from inference.pipeline import Result, Series
 
 
@@ -88,6 +89,7 @@ class SummaryImage(hd.sc.SCImage):
 
 def write_sc(series: Series, result: Result, context: OutputContext) -> hd.sc.SCImage:
     """Build the Secondary Capture key image for ``result``."""
+    series = clean_series(series)
     index = key_frame(series, result)
     source = series.datasets[series.frames[index].dataset_index]
     picture = result.key_image if result.key_image is not None else overlay(series, result, index)

@@ -1,12 +1,26 @@
 """DICOM Segmentation (binary or fractional) from a :class:`~inference.pipeline.LabelMap`.
 
 Frames lie on the source planes (the label map is indexed like ``Series.frames``), empty frames are
-omitted, and every segment carries coded category/type, laterality and Algorithm Identification.
+omitted, and every segment carries coded category/type, laterality, Algorithm Identification and the
+Tracking UID its SR group shares.
+
+Two layouts a viewer needs (OHIF 3.13 + Orthanc's DICOMweb, see docs/outputs.md):
+
+* a BINARY SEG packs 8 pixels per byte; when Rows x Columns is not a multiple of 8 a frame does not
+  start on a byte and Orthanc's DICOMweb 1.7 answers per-frame requests with HTTP 400. Such a label
+  map is written as a pseudo-binary FRACTIONAL SEG (OCCUPANCY, 8 bits, values 0 or 255), which OHIF
+  loads as binary;
+* a projection image (CR/DX) has no Frame of Reference: highdicom writes its SEG aligned pixel for
+  pixel, without plane orientation, which OHIF cannot load. :class:`ProjectionSegmentation` adds the
+  Plane Orientation Sequence OHIF reads (``1\\0\\0\\0\\1\\0``: rows and columns of the image itself,
+  what viewers assume for an image without orientation; with no Frame of Reference it places nothing
+  in the patient) and the Patient Orientation the General Image Module requires.
 """
 
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import highdicom as hd
 import numpy as np
@@ -20,11 +34,13 @@ from inference.dicom_out.common import (
     PALETTE_LAB,
     OutputContext,
     equipment_kwargs,
-    new_uid,
     seg_algorithm_identification,
     software_versions,
 )
+from inference.dicom_out.sanitize import clean_series, detached_copy
 from inference.pipeline import LabelMap, Segment, Series
+
+IMAGE_PLANE = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
 
 def _anatomic_regions(segment: Segment) -> list[hd.sr.CodedConcept] | None:
@@ -68,13 +84,18 @@ def segment_descriptions(label_map: LabelMap, context: OutputContext) -> list[hd
                 segmented_property_type=_property_type(segment),
                 algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
                 algorithm_identification=algorithm,
-                tracking_uid=new_uid(),
+                tracking_uid=context.tracking_uid(segment.label),
                 tracking_id=(segment.tracking_id or segment.name)[:64],
                 anatomic_regions=_anatomic_regions(segment),
                 display_color=hd.color.CIELabColor(*PALETTE_LAB[(number - 1) % len(PALETTE_LAB)]),
             )
         )
     return descriptions
+
+
+def _pseudo_binary(numbers: np.ndarray, count: int) -> np.ndarray:
+    """(frames, rows, cols, segments) float32 occupancy 0/1 from segment numbers 1..count."""
+    return np.stack([numbers == n for n in range(1, count + 1)], axis=-1).astype(np.float32)
 
 
 def _segment_stack(label_map: LabelMap) -> tuple[np.ndarray, bool]:
@@ -150,7 +171,7 @@ def _with_shared_geometry(ds: Dataset) -> Dataset:
         if len(values) != 1:
             raise PipelineError(f"source frames differ in {keyword}: cannot place one SEG geometry on them")
         setattr(patched[0], keyword, copy.deepcopy(per_frame[0][keyword].value))
-    source = copy.copy(ds)
+    source = detached_copy(ds)
     source.SharedFunctionalGroupsSequence = patched
     return source
 
@@ -178,26 +199,34 @@ def _one_image_per_plane(sources: list[Dataset], stack: np.ndarray) -> tuple[lis
     return [sources[i] for i in labelled], stack[labelled]
 
 
-def _complete_projection_seg(seg: hd.seg.Segmentation, source: Dataset) -> None:
-    """Post-fix for a SEG on a projection image without Frame of Reference (CR/DX), highdicom 0.28.
+class ProjectionSegmentation(hd.seg.Segmentation):
+    """highdicom's SEG completed at construction for a projection source without Frame of Reference.
 
-    highdicom writes such a SEG (one frame, aligned with the source, no plane position/orientation)
-    but leaves out Patient Orientation, which the General Image Module requires (Type 2C) when the
-    image carries no Image Orientation (Patient). The SEG pixels lie on the source pixels, so the
-    source's row/column directions are the SEG's: copied when the source gives them, else written
-    empty (Type 2: unknown).
+    Adds the Plane Orientation Sequence (shared functional groups) OHIF needs and Patient Orientation
+    (General Image Module, Type 2C without Image Orientation): the SEG pixels lie on the source pixels,
+    so the source's row/column directions are the SEG's; copied when valid, else empty (unknown).
     """
-    if "FrameOfReferenceUID" in seg or "PatientOrientation" in seg:
-        return
-    given = source.get("PatientOrientation")
-    valid = given is not None and len(given) == 2 and all(str(v) for v in given)
-    seg.PatientOrientation = list(given) if valid else ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        source = kwargs["source_images"][0]
+        if "FrameOfReferenceUID" in self:
+            return
+        if "SharedFunctionalGroupsSequence" not in self:  # no pixel spacing either
+            self.SharedFunctionalGroupsSequence = [Dataset()]
+        self.SharedFunctionalGroupsSequence[0].PlaneOrientationSequence = hd.PlaneOrientationSequence(
+            hd.CoordinateSystemNames.PATIENT, IMAGE_PLANE
+        )
+        given = source.get("PatientOrientation")
+        valid = given is not None and len(given) == 2 and all(str(v) for v in given)
+        self.PatientOrientation = list(given) if valid else ""
 
 
 def write_seg(series: Series, label_map: LabelMap, context: OutputContext) -> hd.seg.Segmentation:
     """Build the SEG for ``label_map`` on ``series``; raise PipelineError if every frame is empty."""
     if not label_map.segments:
         raise PipelineError("a label map needs at least one segment")
+    series = clean_series(series)
     expected = (len(series.frames), *series.pixels.shape[1:3])
     if tuple(label_map.labels.shape) != expected:
         raise PipelineError(f"label map shape {label_map.labels.shape} != source frames {expected}")
@@ -215,8 +244,13 @@ def write_seg(series: Series, label_map: LabelMap, context: OutputContext) -> hd
         source_images, stack = _one_image_per_plane(
             [series.datasets[f.dataset_index] for f in series.frames], stack
         )
+    if not fractional and (stack.shape[1] * stack.shape[2]) % 8:
+        stack, fractional = _pseudo_binary(stack, len(label_map.segments)), True  # byte-aligned frames
+        fractional_type = hd.seg.SegmentationFractionalTypeValues.OCCUPANCY
+    else:
+        fractional_type = hd.seg.SegmentationFractionalTypeValues.PROBABILITY
     kwargs = equipment_kwargs(context, "SEG", series.datasets[0])
-    seg = hd.seg.Segmentation(
+    return ProjectionSegmentation(
         source_images=source_images,
         pixel_array=stack,
         segmentation_type=(
@@ -228,8 +262,7 @@ def write_seg(series: Series, label_map: LabelMap, context: OutputContext) -> hd
         device_serial_number=DEVICE_SERIAL,
         content_label="AI_" + "".join(c if c.isalnum() else "_" for c in context.pipeline.upper())[:13],
         content_description=f"{context.pipeline} segmentation (algorithm output)"[:64],
+        fractional_type=fractional_type,
         omit_empty_frames=True,
         **kwargs,
     )
-    _complete_projection_seg(seg, source_images[0])
-    return seg

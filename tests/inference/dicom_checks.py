@@ -39,3 +39,13 @@ def sr_text_values(ds: Dataset) -> list[str]:
             values.append(str(item.TextValue))
         values += sr_text_values(item)
     return values
+
+
+def sr_items(ds: Dataset, value_type: str) -> list[Dataset]:
+    """Every content item of ``value_type`` (e.g. "NUM", "SCOORD") in an SR content tree."""
+    found: list[Dataset] = []
+    for item in ds.get("ContentSequence", []):
+        if item.ValueType == value_type:
+            found.append(item)
+        found += sr_items(item, value_type)
+    return found

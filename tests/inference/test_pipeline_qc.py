@@ -111,8 +111,10 @@ def test_qc_sr_measures_volume_and_references_seg(tmp_path: Path) -> None:
     group = groups[0]
     assert group.tracking_identifier == "Body"
     assert group.tracking_uid.startswith(UID_ROOT)
-    assert group.referenced_segment is not None
-    assert group.referenced_segment.referenced_sop_instance_uid == out["SEG"].SOPInstanceUID
+    # the region is drawn (outlines on its slices) and linked to its SEG segment by the Tracking UID
+    assert group.roi is not None and len(group.roi) >= 1
+    seg = hd.seg.Segmentation.from_dataset(out["SEG"])
+    assert seg.get_segment_description(1).tracking_uid == group.tracking_uid
     [volume] = group.get_measurements()
     assert volume.name.value == "118565006"
     assert volume.unit.value == "cm3"
@@ -139,7 +141,8 @@ def test_qc_on_single_dx_image_gives_sr_and_sc(tmp_path: Path) -> None:
     for ds in out.values():
         assert assert_valid(ds, tmp_path) == []
     sr = hd.sr.Comprehensive3DSR.from_dataset(out["SR"])
-    [group] = sr.content.get_image_measurement_groups()
+    [group] = sr.content.get_planar_roi_measurement_groups()  # the body outline on the radiograph
+    assert group.roi is not None and group.roi.graphic_type == hd.sr.GraphicTypeValues.POLYLINE
     [area] = group.get_measurements()
     assert area.name.value == "42798000" and area.unit.value == "cm2"
     assert area.value > 0

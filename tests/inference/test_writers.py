@@ -26,7 +26,7 @@ from inference.pipeline import (
     Series,
 )
 from inference.series_reader import read_series
-from tests.inference.dicom_checks import assert_valid, roundtrip, sr_text_values
+from tests.inference.dicom_checks import assert_valid, roundtrip, sr_items, sr_text_values
 from tests.inference.pipeline_series import write_projection, write_slices
 
 STRUCTURE = Code("91723000", "SCT", "Anatomical Structure")
@@ -123,22 +123,26 @@ def test_sr_groups_measurements_findings_and_references(ct: Series, tmp_path: Pa
     sr = hd.sr.Comprehensive3DSR.from_dataset(roundtrip(sr_ds))
     regions = sr.content.get_volumetric_roi_measurement_groups()
     assert [g.tracking_identifier for g in regions] == ["Left lung", "lung-R"]
-    assert len({g.tracking_uid for g in regions}) == 2
-    for group, number in zip(regions, (1, 2), strict=True):
-        ref = group.referenced_segment
-        assert ref.referenced_sop_instance_uid == seg_ds.SOPInstanceUID
-        assert ref.referenced_segment_numbers == [number] or ref.referenced_segment_numbers == number
+    segments = hd.seg.Segmentation.from_dataset(roundtrip(seg_ds))
+    for group, number in zip(regions, (1, 2), strict=True):  # one tracking UID per region, SEG and SR
+        assert group.tracking_uid == segments.get_segment_description(number).tracking_uid
+        assert group.roi is not None and group.roi[0].graphic_type == hd.sr.GraphicTypeValues.POLYLINE
+        [site] = group.finding_sites
+        assert site.value.value == LUNG.value and site.laterality.value in {"7771000", "24028007"}
     left = {m.name.meaning: m.value for m in regions[0].get_measurements()}
     assert left == {"Volume": pytest.approx(12.5), "Probability": pytest.approx(0.8)}
+    assert sr_items(sr_ds, "NUM") and not any("ContentSequence" in num for num in sr_items(sr_ds, "NUM"))
     [evaluation] = regions[0].get_qualitative_evaluations()
     assert evaluation.value.value == NORMAL.value
     assert regions[1].get_measurements()[0].value == pytest.approx(13.25)
-    whole = sr.content.get_image_measurement_groups()
+    whole = [g for g in sr.content.get_planar_roi_measurement_groups() if g.tracking_identifier == "whole image"]
     assert len(whole) == 2  # two whole-image probabilities: one group each
     first = {m.name.meaning: m.value for m in whole[0].get_measurements()}
     assert first == {"Mean": pytest.approx(40.0), "Probability": pytest.approx(0.3)}
-    assert "NOT FOR DIAGNOSTIC USE" in " ".join(sr_text_values(sr_ds))
-    assert "threshold=0.5" in sr_text_values(sr_ds)
+    assert whole[0].finding_sites[0].laterality.value == "51440002"  # both lungs: right and left
+    texts = sr_text_values(sr_ds)
+    assert "NOT FOR DIAGNOSTIC USE" in " ".join(texts)
+    assert "threshold=0.5" in texts
 
 
 def test_projection_without_geometry_gets_region_groups_on_source_images(tmp_path: Path) -> None:
@@ -149,8 +153,9 @@ def test_projection_without_geometry_gets_region_groups_on_source_images(tmp_pat
     for ds in outputs:
         assert assert_valid(ds, tmp_path) == []
     sr = hd.sr.Comprehensive3DSR.from_dataset(roundtrip(outputs[0]))
-    groups = sr.content.get_image_measurement_groups()
+    groups = sr.content.get_planar_roi_measurement_groups()
     assert [g.tracking_identifier for g in groups[:2]] == ["Left lung", "lung-R"]
+    assert all(g.roi is not None for g in groups)
 
 
 def test_seg_refuses_an_empty_or_misshaped_label_map(ct: Series) -> None:
