@@ -175,9 +175,7 @@ class OhifServer:
             data = path.read_bytes()
             if data[128:132] != b"DICM":
                 continue
-            request = urllib.request.Request(
-                f"{self.orthanc_url}/instances", data=data, method="POST"
-            )
+            request = urllib.request.Request(f"{self.orthanc_url}/instances", data=data, method="POST")
             request.add_header("Content-Type", "application/dicom")
             try:
                 with urllib.request.urlopen(request, timeout=60) as response:

@@ -88,7 +88,8 @@ class OhifPage:
         return False
 
     def viewport_text(self) -> str:
-        return str(self.page.evaluate("() => document.querySelector('[data-cy=viewport-grid]')?.innerText ?? ''"))
+        script = "() => document.querySelector('[data-cy=viewport-grid]')?.innerText ?? ''"
+        return str(self.page.evaluate(script))
 
     def slice_shown(self) -> tuple[int, int] | None:
         """(index from 0, count) of the image in the active viewport ('n/N', bottom right)."""

@@ -28,9 +28,8 @@ def _frames(path: Path, ds: Dataset) -> list[tuple[str, int, list[float] | None,
         for index, item in enumerate(per_frame, start=1):
             position = item.PlanePositionSequence[0].ImagePositionPatient
             orientation = (item.get("PlaneOrientationSequence") or shared.PlaneOrientationSequence)[0]
-            found.append(
-                (str(ds.SOPInstanceUID), index, list(position), list(orientation.ImageOrientationPatient), number)
-            )
+            iop = list(orientation.ImageOrientationPatient)
+            found.append((str(ds.SOPInstanceUID), index, list(position), iop, number))
         return found
     position, orientation = ds.get("ImagePositionPatient"), ds.get("ImageOrientationPatient")
     return [
@@ -113,6 +112,4 @@ def sr_labels(sr_path: Path) -> Counter[str]:
 
 
 def sr_tracking_ids(sr_path: Path) -> list[str]:
-    return [
-        str(i.TextValue) for g in sr_groups(sr_path) for i in _items(g) if _code(i) == TRACKING_ID
-    ]
+    return [str(i.TextValue) for g in sr_groups(sr_path) for i in _items(g) if _code(i) == TRACKING_ID]

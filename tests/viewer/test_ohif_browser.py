@@ -4,10 +4,11 @@ One study per mission pipeline (rds on a real RSNA CR, atrophy on the real Sieme
 the real Siemens mosaic EPI), each with its source series and the pipeline's SEG, SR and SC uploaded to
 the Orthanc behind OHIF (dicom_node.viewer.OhifServer on free loopback ports). In the viewer: the SEG
 opens (prompt answered), the Segmentation panel lists every segment by its label, a click on a
-segment (up to four of them, first and last included) jumps to a slice the segment lies on (from the SEG's own frame references) and coloured overlay
-pixels are drawn there; the SR opens without crashing, every measurement group is visited with the
-viewport's measurement arrows and every number of every group appears in the drawn labels; the
-tracking prompt is answered. Screenshots go to test-artifacts/viewer/.
+segment (up to four of them, first and last included) jumps to a slice the segment lies on (from the
+SEG's own frame references) and coloured overlay pixels are drawn there; the SR opens without
+crashing, every measurement group is visited with the viewport's measurement arrows and every number
+of every group appears in the drawn labels; the tracking prompt is answered. Screenshots go to
+test-artifacts/viewer/.
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ def test_every_seg_loads_with_its_segments_on_the_right_slices(name: str, report
 
 @pytest.mark.parametrize("name", [c.name for c in CASES])
 def test_every_sr_group_is_drawn_and_every_number_shown(name: str, reports: Reports) -> None:
-    run, report = reports[name]
+    _, report = reports[name]
     assert report["sr"], f"{name}: no SR written"
     for sr in report["sr"]:
         assert sr["failures"] == [], sr["failures"]
