@@ -35,6 +35,10 @@ http {{
     # Orthanc's DICOMweb plugin 1.7 ignores OHIF's comma-separated includefield list: the study list
     # would show no description. Ask for those fields one by one.
     location = /dicom-web/studies {{
+      # and it does not percent-decode query values: the study browser asks for the patient's studies by
+      # PatientID, and a real "12343@hucheng" sent as "12343%40hucheng" matched nothing (empty browser)
+      if ($args ~ "^(.*)%40(.*)$") {{ set $args $1@$2; }}
+      if ($args ~ "^(.*)%40(.*)$") {{ set $args $1@$2; }}
       proxy_pass http://127.0.0.1:{orthanc_port}/dicom-web/studies?$args&includefield=00081030&includefield=00080061&includefield=00080090&includefield=00100030;
       proxy_set_header Host $host:$server_port;
     }}

@@ -23,8 +23,8 @@ from inference.pipelines.atrophy.brain_extraction import INSTALL_HINT, installed
 from inference.pipelines.atrophy.pipeline import AtrophyPipeline
 from inference.pipelines.atrophy.regions import REGIONS, group_labels
 from inference.pipelines.atrophy.segment import BrainSegmentation, BrainSegmenter, minmax
-from inference.series_reader import read_series
 from tests.inference.dicom_checks import assert_valid
+from tests.support.real_runs import RealRuns
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 T1 = DATA / "brainchop" / "t1_crop.nii.gz"
@@ -113,12 +113,16 @@ def test_parcellation_of_the_conformed_t1_has_sides_and_lobes_in_place(conformed
 
 
 @pytest.fixture(scope="module")
-def xa30(tmp_path_factory: pytest.TempPathFactory) -> tuple[Series, Result, list[pydicom.Dataset], Path]:
-    series = read_series(XA30_T1)
+def xa30(
+    tmp_path_factory: pytest.TempPathFactory, real_runs: RealRuns
+) -> tuple[Series, Result, list[pydicom.Dataset], Path]:
+    """The session's one atrophy run on the XA30 T1 (shared with the OHIF tests in tests/viewer)."""
+    run = real_runs.get("atrophy-xa30-t1").check()
+    assert run.case.source == XA30_T1
+    series, result = run.series, run.result
     pipeline = registry.load("atrophy", {})
     assert isinstance(pipeline, AtrophyPipeline)
-    result = pipeline.run(series)
-    outputs = write_outputs(series, result, "atrophy", pipeline.algorithm)
+    outputs = list(run.datasets)
     if outputs[0].Modality != "SEG":  # see test_xa30_write_outputs_includes_the_seg
         try:
             assert result.label_map is not None

@@ -105,7 +105,7 @@ def run_case(case: Case, folder: Path) -> Run:
     run.out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     try:
-        pipeline = registry.load(case.pipeline, {"device": "cpu"})
+        pipeline = registry.load(case.pipeline, {})  # the settings the other tests use: one model load
         run.series = pipeline.read(run.source)
         run.result = pipeline.run(run.series)
         on_projection = bool(getattr(pipeline, "seg_on_projection", False))

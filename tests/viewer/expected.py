@@ -69,9 +69,11 @@ def seg_slices(seg_path: Path, source: Path) -> dict[int, tuple[set[int], int]]:
     [series] = seg.ReferencedSeriesSequence
     order = {key: index for index, key in enumerate(stack(source, str(series.SeriesInstanceUID)))}
     pixels = seg.pixel_array.reshape(-1, seg.Rows, seg.Columns)
+    shared = seg.SharedFunctionalGroupsSequence[0]
     found: dict[int, tuple[set[int], int]] = defaultdict(lambda: (set(), 0))
     for frame, item in zip(pixels, seg.PerFrameFunctionalGroupsSequence, strict=True):
-        segment = int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        identification = item.get("SegmentIdentificationSequence") or shared.SegmentIdentificationSequence
+        segment = int(identification[0].ReferencedSegmentNumber)
         [derivation] = item.DerivationImageSequence
         [reference] = derivation.SourceImageSequence
         key = (str(reference.ReferencedSOPInstanceUID), int(reference.get("ReferencedFrameNumber") or 1))
