@@ -27,9 +27,10 @@ import re
 from collections.abc import Sequence
 
 from pydicom import config
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.datadict import dictionary_VR
+from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.valuerep import validate_value
 
@@ -78,11 +79,13 @@ _BARE_NUMBER = re.compile(r"^\s*0*(\d{1,3})\s*[Yy]?\s*$")
 
 
 def _valid(keyword: str, value: object) -> bool:
+    """Whether pydicom's strict validation accepts ``value`` (numbers checked in their string form)."""
     vr = dictionary_VR(keyword)
-    values = list(value) if isinstance(value, Sequence) and not isinstance(value, str | bytes) else [value]
+    values = list(value) if isinstance(value, MultiValue | list | tuple) else [value]
     try:
         for item in values:
-            validate_value(vr, item, config.RAISE)
+            text = item if isinstance(item, str | bytes) or vr not in ("DS", "IS") else str(item)
+            validate_value(vr, text, config.RAISE)
     except (ValueError, TypeError):
         return False
     return True

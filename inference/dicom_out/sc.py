@@ -1,7 +1,8 @@
-"""Secondary Capture summary: the rendered key image with the result in words.
+"""Secondary Capture summary: the result at a glance, as one page (see :mod:`~inference.dicom_out.layout`).
 
-Any PACS viewer shows it, even one that renders neither SEG nor SR. The text names the pipeline, the
-findings and measurements, the model version and the disclaimer.
+Any PACS viewer shows it, even one that renders neither SEG nor SR. The picture is the pipeline's own
+picture, else three orthogonal views through the findings of a volume, else the key frame, with the
+masks and heat map overlaid; the panel names the pipeline and model and lists the results once.
 """
 
 from __future__ import annotations
@@ -12,9 +13,18 @@ import highdicom as hd
 import numpy as np
 from pydicom.dataset import Dataset
 
-from inference.dicom_out.common import DISCLAIMER, OutputContext, equipment_kwargs, software_versions
-from inference.dicom_out.render import compose, key_frame, overlay
+from inference.dicom_out.common import (
+    DEMO,
+    DEMO_NOTICE,
+    DISCLAIMER,
+    OutputContext,
+    equipment_kwargs,
+    software_versions,
+)
+from inference.dicom_out.layout import Panel, Row, page
+from inference.dicom_out.render import key_frame, overlay
 from inference.dicom_out.sanitize import clean_series
+from inference.dicom_out.views import orthogonal_views
 from inference.pipeline import Result, Series
 
 
@@ -22,20 +32,62 @@ def _number(value: float) -> str:
     return f"{value:.4g}"
 
 
-def summary_lines(result: Result, context: OutputContext) -> list[str]:
-    """The text panel: pipeline, summary, findings, measurements, model version, disclaimer."""
+def panel(result: Result, context: OutputContext) -> Panel:
+    """The text panel: pipeline, model, the pipeline's summary, one results table, the notes.
+
+    A pipeline that drew its own picture (``key_image``) shows its regional results there: the table
+    then lists the whole-image results only. The demonstration banner replaces a summary line that
+    says the same ("DEMONSTRATION ...").
+    """
     names = {s.label: s.name for s in result.label_map.segments} if result.label_map else {}
-    lines = [f"AI pipeline: {context.pipeline}", *result.summary]
+    drawn = result.key_image is not None
+
+    def where(region: int | None) -> str | None:
+        if region is None:
+            return "image"
+        return None if drawn else str(names.get(region, f"region {region}"))
+
+    rows = []
     for f in result.findings:
-        where = f" ({names.get(f.region, f.region)})" if f.region is not None else ""
-        chance = f" p={f.probability:.2f}" if f.probability is not None else ""
-        lines.append(f"{f.concept.meaning}{where}: {f.value.meaning}{chance}")
+        if (place := where(f.region)) is not None:
+            chance = f" (p={f.probability:.2f})" if f.probability is not None else ""
+            rows.append(Row(place, f.concept.meaning, f"{f.value.meaning}{chance}"))
     for m in result.measurements:
-        where = f" ({names.get(m.region, m.region)})" if m.region is not None else ""
-        lines.append(f"{m.concept.meaning}{where}: {_number(m.value)} {m.unit.value}")
-    lines.append(f"Model: {context.algorithm.name} {context.algorithm.version}")
-    lines.append(DISCLAIMER)
-    return lines
+        if (place := where(m.region)) is not None:
+            unit = "" if m.unit.value == "1" else f" {m.unit.value}"
+            rows.append(Row(place, m.concept.meaning, f"{_number(m.value)}{unit}"))
+    demo = context.algorithm.demonstration
+    summary = [
+        line
+        for line in dict.fromkeys(result.summary)
+        if not (demo and line.upper().startswith("DEMONSTRATION"))
+    ]
+    notes = [
+        f"{names.get(n.region, n.region)}: {n.text}" if n.region is not None else n.text for n in result.notes
+    ]
+    return Panel(
+        title=f"AI {context.pipeline}" + (f" {DEMO}" if demo else ""),
+        model=f"{context.algorithm.name} {context.algorithm.version}",
+        summary=summary,
+        rows=rows,
+        notes=notes,
+    )
+
+
+def summary_lines(result: Result, context: OutputContext) -> list[str]:
+    """The panel as plain lines (what the SC says, for logs and tests)."""
+    content = panel(result, context)
+    lines = [content.title, content.model, *content.summary]
+    lines += [f"{r.where}: {r.what}: {r.value}" for r in content.rows]
+    return [*lines, *content.notes, DISCLAIMER]
+
+
+def pictures(series: Series, result: Result) -> list[np.ndarray]:
+    """The pipeline's own picture, else three orthogonal views of a volume, else the key frame."""
+    if result.key_image is not None:
+        return [np.asarray(result.key_image, dtype=np.uint8)]
+    views = orthogonal_views(series, result)
+    return views if views is not None else [overlay(series, result, key_frame(series, result))]
 
 
 _LETTERS = (("R", "L"), ("A", "P"), ("F", "H"))  # LPS axes: (negative, positive)
@@ -92,8 +144,8 @@ def write_sc(series: Series, result: Result, context: OutputContext) -> hd.sc.SC
     series = clean_series(series)
     index = key_frame(series, result)
     source = series.datasets[series.frames[index].dataset_index]
-    picture = result.key_image if result.key_image is not None else overlay(series, result, index)
-    pixels = compose(picture, summary_lines(result, context))
+    demo = DEMO_NOTICE if context.algorithm.demonstration else None
+    pixels = page(pictures(series, result), panel(result, context), DISCLAIMER, demo)
     kwargs = equipment_kwargs(context, "SC", source)
     laterality = source.get("Laterality")
     return SummaryImage.from_ref_dataset(
