@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 MAX_WIDTH = 1280
 MAX_HEIGHT = 1000
 PANEL_WIDTH = 470
+FIRST_COLUMN = 160
 BANNER_HEIGHT = 28
 LINE = 19
 FONT = 15
@@ -34,9 +35,9 @@ DEMO_RED = (190, 20, 20)
 
 @dataclass(frozen=True)
 class Row:
-    where: str
-    what: str
-    value: str
+    """One table row: the cells, first the place ("image" or a region's name)."""
+
+    cells: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Panel:
     title: str
     model: str
     summary: Sequence[str]
+    header: Row | None
     rows: Sequence[Row]
     notes: Sequence[str]
 
@@ -118,7 +120,7 @@ def _panel_lines(
         lines += [(t, INK, None) for t in _wrap(text, width, draw, font)]
     if panel.rows:
         lines.append(("", INK, None))
-        lines.append(("", HEAD, Row("Where", "Result", "Value")))
+        lines.append(("", HEAD, panel.header))
         lines += [("", INK, row) for row in panel.rows]
     if panel.notes:
         lines.append(("", INK, None))
@@ -128,11 +130,14 @@ def _panel_lines(
 
 
 def _draw_row(draw: ImageDraw.ImageDraw, x: int, y: int, row: Row, colour: tuple[int, int, int]) -> None:
+    """The first cell in a column of FIRST_COLUMN pixels, the others sharing the rest of the panel."""
     font = _font(FONT)
-    columns = (0, 100, 285)
-    widths = (96, 180, PANEL_WIDTH - 2 * MARGIN - 285)
-    for offset, width, text in zip(columns, widths, (row.where, row.what, row.value), strict=True):
-        draw.text((x + offset, y), _fit(text, width, draw, font), fill=colour, font=font)
+    rest = len(row.cells) - 1
+    width = (PANEL_WIDTH - 2 * MARGIN - FIRST_COLUMN) // max(rest, 1)
+    draw.text((x, y), _fit(row.cells[0], FIRST_COLUMN - 6, draw, font), fill=colour, font=font)
+    for i, text in enumerate(row.cells[1:]):
+        left = x + FIRST_COLUMN + i * width
+        draw.text((left, y), _fit(text, width - 6, draw, font), fill=colour, font=font)
 
 
 def page(pictures: Sequence[np.ndarray], panel: Panel, disclaimer: str, demo: str | None) -> np.ndarray:

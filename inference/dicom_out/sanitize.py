@@ -138,7 +138,7 @@ def _clean_one(ds: Dataset, changes: dict[str, str]) -> Dataset:
     clean = detached_copy(ds)
     for keyword in TYPE2:
         if keyword not in clean:
-            clean[keyword] = DataElement(keyword, dictionary_VR(keyword), None)  # type: ignore[arg-type]
+            clean[keyword] = DataElement(keyword, dictionary_VR(keyword), None)
             changes.setdefault(keyword, "absent (Type 2): written empty")
         elif clean[keyword].value not in (None, "") and not _valid(keyword, clean[keyword].value):
             clean[keyword].value = None

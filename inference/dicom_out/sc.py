@@ -32,35 +32,58 @@ def _number(value: float) -> str:
     return f"{value:.4g}"
 
 
+MAX_COLUMNS = 3  # more result kinds than this: one row per result instead of one per place
+
+
+def _cells(result: Result, names: dict[int, str], drawn: bool) -> list[tuple[str, str, str]]:
+    """(place, result, value) for every finding and measurement the table shows."""
+    cells = []
+    for f in result.findings:
+        if f.region is None or not drawn:
+            chance = f" (p={f.probability:.2f})" if f.probability is not None else ""
+            cells.append((_place(f.region, names), f.concept.meaning, f"{f.value.meaning}{chance}"))
+    for m in result.measurements:
+        if m.region is None or not drawn:
+            unit = "" if m.unit.value == "1" else f" {m.unit.value}"
+            cells.append((_place(m.region, names), m.concept.meaning, f"{_number(m.value)}{unit}"))
+    return cells
+
+
+def _place(region: int | None, names: dict[int, str]) -> str:
+    return "image" if region is None else str(names.get(region, f"region {region}"))
+
+
+def table(cells: list[tuple[str, str, str]]) -> tuple[Row | None, list[Row]]:
+    """One row per place with one column per result kind, or (many kinds) one row per result."""
+    if not cells:
+        return None, []
+    kinds = list(dict.fromkeys(what for _, what, _ in cells))
+    places = list(dict.fromkeys(place for place, _, _ in cells))
+    if len(kinds) > MAX_COLUMNS:
+        return Row(("Where", "Result", "Value")), [Row(c) for c in cells]
+    values = {(place, what): value for place, what, value in cells}
+    rows = [Row((place, *(values.get((place, k), "-") for k in kinds))) for place in places]
+    return Row(("Where", *kinds)), rows
+
+
 def panel(result: Result, context: OutputContext) -> Panel:
     """The text panel: pipeline, model, the pipeline's summary, one results table, the notes.
 
     A pipeline that drew its own picture (``key_image``) shows its regional results there: the table
-    then lists the whole-image results only. The demonstration banner replaces a summary line that
-    says the same ("DEMONSTRATION ...").
+    then lists the whole-image results only. Summary lines that start with a region's name are left
+    out when the table lists that region (its numbers are in the table), and the demonstration banner
+    replaces a summary line that says the same ("DEMONSTRATION ...").
     """
     names = {s.label: s.name for s in result.label_map.segments} if result.label_map else {}
-    drawn = result.key_image is not None
-
-    def where(region: int | None) -> str | None:
-        if region is None:
-            return "image"
-        return None if drawn else str(names.get(region, f"region {region}"))
-
-    rows = []
-    for f in result.findings:
-        if (place := where(f.region)) is not None:
-            chance = f" (p={f.probability:.2f})" if f.probability is not None else ""
-            rows.append(Row(place, f.concept.meaning, f"{f.value.meaning}{chance}"))
-    for m in result.measurements:
-        if (place := where(m.region)) is not None:
-            unit = "" if m.unit.value == "1" else f" {m.unit.value}"
-            rows.append(Row(place, m.concept.meaning, f"{_number(m.value)}{unit}"))
+    cells = _cells(result, names, drawn=result.key_image is not None)
+    header, rows = table(cells)
+    tabled = {place for place, _, _ in cells if place != "image"}
     demo = context.algorithm.demonstration
     summary = [
         line
         for line in dict.fromkeys(result.summary)
         if not (demo and line.upper().startswith("DEMONSTRATION"))
+        and not any(line.startswith(f"{name}:") for name in tabled)
     ]
     notes = [
         f"{names.get(n.region, n.region)}: {n.text}" if n.region is not None else n.text for n in result.notes
@@ -69,6 +92,7 @@ def panel(result: Result, context: OutputContext) -> Panel:
         title=f"AI {context.pipeline}" + (f" {DEMO}" if demo else ""),
         model=f"{context.algorithm.name} {context.algorithm.version}",
         summary=summary,
+        header=header,
         rows=rows,
         notes=notes,
     )
@@ -78,7 +102,7 @@ def summary_lines(result: Result, context: OutputContext) -> list[str]:
     """The panel as plain lines (what the SC says, for logs and tests)."""
     content = panel(result, context)
     lines = [content.title, content.model, *content.summary]
-    lines += [f"{r.where}: {r.what}: {r.value}" for r in content.rows]
+    lines += [" | ".join(r.cells) for r in ([content.header] if content.header else []) + list(content.rows)]
     return [*lines, *content.notes, DISCLAIMER]
 
 
