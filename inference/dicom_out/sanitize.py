@@ -74,6 +74,7 @@ TYPE3 = (
 )
 SPACINGS = ("PixelSpacing", "ImagerPixelSpacing")
 SEXES = ("M", "F", "O")
+CLEANED = "_dicom_node_cleaned"  # a Python attribute (not a DICOM element) marking our clean copies
 _AGE = re.compile(r"^\d{3}[DWMY]$")
 _BARE_NUMBER = re.compile(r"^\s*0*(\d{1,3})\s*[Yy]?\s*$")
 
@@ -125,9 +126,7 @@ def _spacing_ok(value: object) -> bool:
 def detached_copy(ds: Dataset) -> Dataset:
     """A new dataset holding the same elements (pixel data shared, not copied): deleting or setting an
     attribute on it leaves ``ds`` as it was (``copy.copy`` of a pydicom Dataset shares its elements' dict)."""
-    clean = Dataset()
-    for elem in ds:
-        clean.add(elem)
+    clean = Dataset(dict(ds.items()))  # items() gives the stored (possibly raw) elements: nothing decoded
     if hasattr(ds, "file_meta"):
         clean.file_meta = ds.file_meta
     clean.set_original_encoding(ds.is_implicit_VR, ds.is_little_endian, ds.original_character_set)
@@ -135,7 +134,10 @@ def detached_copy(ds: Dataset) -> Dataset:
 
 
 def _clean_one(ds: Dataset, changes: dict[str, str]) -> Dataset:
+    if getattr(ds, CLEANED, False):  # already a clean copy (write_outputs cleans once for all writers)
+        return ds
     clean = detached_copy(ds)
+    setattr(clean, CLEANED, True)
     for keyword in TYPE2:
         if keyword not in clean:
             clean[keyword] = DataElement(keyword, dictionary_VR(keyword), None)
