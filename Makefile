@@ -8,11 +8,20 @@ WHEELS ?= /opt/wheels
 PIP_LINKS := $(if $(wildcard $(WHEELS)),--find-links $(WHEELS),)
 # Debian packages the tests talk to: DCMTK (storescu/storescp/echoscu), dicom3tools (dciodvfy), Orthanc,
 # Chromium (driven by Playwright for the dashboard tests; no browser download), OpenSSL (test CA for TLS),
-# Redis (Celery broker) and PostgreSQL (shared ledger) for the scale-out tests, started on loopback by them.
+# Redis (Celery broker) and PostgreSQL (shared ledger) for the scale-out tests, started on loopback by them;
+# for OHIF (docs/viewer.md): the Orthanc DICOMweb plugin, nginx, and node/npm (OHIF's own parser libraries).
+# A `cmd` that is a path is checked as a file.
 SYSTEM_TOOLS := storescu:dcmtk dciodvfy:dicom3tools Orthanc:orthanc chromium:chromium openssl:openssl \
-	redis-server:redis-server pg_ctlcluster:postgresql
+	redis-server:redis-server pg_ctlcluster:postgresql \
+	/usr/share/orthanc/plugins/libOrthancDicomWeb.so:orthanc-dicomweb nginx:nginx-light node:nodejs npm:npm
+# OHIF Viewer, our reference viewer: its prebuilt site (npm package, dist/ only, never committed) and the
+# npm libraries of OHIF's own SEG/SR loaders for tests/viewer/ohif/ohif_parse.mjs (exact pins + lock).
+OHIF_VERSION := 3.13.2
+OHIF := .ohif
+OHIF_SITE := $(OHIF)/dist/.version-$(OHIF_VERSION)
+OHIF_NODE := $(OHIF)/node/.installed
 
-.PHONY: all venv system-deps demo test lint typecheck pytest bench clean
+.PHONY: all venv system-deps ohif viewer demo test lint typecheck pytest bench clean
 
 all: venv
 
@@ -32,7 +41,7 @@ venv: $(STAMP)
 system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
 	  cmd=$${pair%%:*}; pkg=$${pair##*:}; \
-	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	  command -v $$cmd >/dev/null 2>&1 || [ -e "$$cmd" ] || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
@@ -40,8 +49,28 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+$(OHIF_SITE): | system-deps
+	mkdir -p $(OHIF)/pack
+	cd $(OHIF)/pack && npm pack --silent --prefer-offline @ohif/app@$(OHIF_VERSION) >/dev/null
+	rm -rf $(OHIF)/dist $(OHIF)/pack/package
+	tar -xzf $(OHIF)/pack/ohif-app-$(OHIF_VERSION).tgz -C $(OHIF)/pack package/dist
+	mv $(OHIF)/pack/package/dist $(OHIF)/dist
+	touch $@
+
+$(OHIF_NODE): tests/viewer/ohif/package.json tests/viewer/ohif/package-lock.json | system-deps
+	mkdir -p $(OHIF)/node
+	cp tests/viewer/ohif/package.json tests/viewer/ohif/package-lock.json $(OHIF)/node/
+	cd $(OHIF)/node && npm ci --ignore-scripts --no-audit --no-fund --prefer-offline --loglevel=error >/dev/null
+	touch $@
+
+ohif: $(OHIF_SITE) $(OHIF_NODE)
+
+# serve the demo PACS (var/demo/pacs, filled by `make demo`) in OHIF on loopback; prints the address
+viewer: venv system-deps ohif
+	$(BIN)/dicom-node viewer var/demo/pacs --ohif-dist $(OHIF)/dist
+
 demo: venv system-deps
-	$(BIN)/dicom-node demo
+	$(BIN)/dicom-node demo --real-data tests/data
 
 lint: venv
 	$(BIN)/ruff check .
@@ -50,7 +79,7 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-pytest: venv system-deps
+pytest: venv system-deps ohif
 	$(BIN)/pytest -q
 
 test: venv system-deps lint typecheck pytest
@@ -59,4 +88,4 @@ bench: venv system-deps
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) var $(OHIF) .mypy_cache .ruff_cache .pytest_cache

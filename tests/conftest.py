@@ -13,6 +13,7 @@ from dicom_node.samples import Patient, ct_series
 from tests.support.node import make_config
 from tests.support.orthanc import Orthanc
 from tests.support.postgres import PostgresServer
+from tests.support.real_runs import RealRuns
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +33,12 @@ def orthanc(orthanc_server: Orthanc) -> Iterator[Orthanc]:
     yield orthanc_server
     if not orthanc_server.running:
         orthanc_server.start()
+
+
+@pytest.fixture(scope="session")
+def real_runs(tmp_path_factory: pytest.TempPathFactory) -> RealRuns:
+    """Each pipeline on each real series in tests/data, run once per session on first use."""
+    return RealRuns(tmp_path_factory.mktemp("real-runs"))
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("serve", "dicom_node.cli.serve"),
     ("worker", "dicom_node.cli.worker"),
     ("demo", "dicom_node.cli.demo"),
+    ("viewer", "dicom_node.cli.viewer"),
     ("send", "dicom_node.cli.send"),
     ("route", "dicom_node.cli.route"),
     ("jobs", "dicom_node.cli.jobs"),

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from dicom_node.config import Config, build_config
+from dicom_node.demo.real import REAL_RULES, real_inputs
 from dicom_node.network.sender import Outgoing, send
 from dicom_node.samples import KOREAN_PATIENT, Patient, ct_series, mr_series
 
 
-def demo_config(workdir: Path, pacs_port: int) -> Config:
+def demo_config(workdir: Path, pacs_port: int, real_rules: list[dict[str, Any]] | None = None) -> Config:
     data: dict[str, Any] = {
         "node": {"ae_title": "AI_NODE", "bind": "127.0.0.1", "port": 0},
         "storage": {"path": str(workdir / "node"), "min_free_gb": 0.1},
@@ -32,6 +33,7 @@ def demo_config(workdir: Path, pacs_port: int) -> Config:
                 "anonymize": "research",
                 "send_to": ["pacs"],
             },
+            *(real_rules or []),
             {"name": "everything-else", "fallback": True, "discard": True},
         ],
         "anonymizer": {
@@ -58,7 +60,7 @@ def _neonatal_phantom(path: Path) -> Path:
     return write_phantom_cr(path, make_case(np.random.default_rng(7), size=512, rds=True))
 
 
-def run_demo(workdir: Path, timeout_s: float = 300) -> int:
+def run_demo(workdir: Path, timeout_s: float = 300, real_data: Path | None = None) -> int:
     from dicom_node.demo.pacs import FolderPACS
     from dicom_node.logsetup import configure_logging
     from dicom_node.node import Node
@@ -70,15 +72,19 @@ def run_demo(workdir: Path, timeout_s: float = 300) -> int:
     ct = ct_series(studies / "ct", KOREAN_PATIENT, slices=24, size=128)
     mr = mr_series(studies / "mr", Patient(name="DEMO^MRI", patient_id="DEMO0002"))
     cr = [_neonatal_phantom(studies / "cr" / "CR0001.dcm")]
+    real: list[Path] = []
+    if real_data is not None:
+        real = real_inputs(real_data, studies / "real")
+        print(f"      + real series for rds, atrophy and fmri from {real_data}")
 
     pacs = FolderPACS(workdir / "pacs")
     pacs_port = pacs.start()
-    config = demo_config(workdir, pacs_port)
+    config = demo_config(workdir, pacs_port, REAL_RULES if real else None)
     configure_logging(config.logging.level, config.logging.format, config.logging.file)
     node = Node(config)
     node.start()
     try:
-        files = ct + mr + cr
+        files = ct + mr + cr + real
         print(f"[2/4] sending {len(files)} instances to AI_NODE on port {node.port}")
         outcomes = send(
             config.destinations["pacs"].model_copy(update={"port": node.port, "ae_title": "AI_NODE"}),
@@ -107,6 +113,8 @@ def run_demo(workdir: Path, timeout_s: float = 300) -> int:
             and not node.ledger.open_work()
         )
         print(f"demo {'finished: every job delivered' if ok else 'FAILED: see ' + str(workdir / 'node.log')}")
+        if ok:
+            print(f"look at the results in OHIF: make viewer  (or: dicom-node viewer {workdir / 'pacs'})")
         return 0 if ok else 1
     finally:
         node.stop()

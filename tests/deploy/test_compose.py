@@ -60,7 +60,7 @@ def _node_config(service: dict[str, Any]) -> Config:
 
 
 def test_services_and_their_images(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"receiver", "worker", "redis", "postgres", "orthanc"}
+    assert set(compose["services"]) == {"receiver", "worker", "redis", "postgres", "orthanc", "ohif"}
     assert compose["services"]["orthanc"]["image"].startswith("jodogne/orthanc")
     for name in NODE_SERVICES:
         build = compose["services"][name]["build"]
@@ -206,8 +206,27 @@ def demo_orthanc(tmp_path: Path) -> Iterator[tuple[int, int]]:
         log.close()
 
 
-def _status(port: int, password: str) -> int:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/system")
+def test_ohif_shows_the_demo_pacs_through_its_dicomweb(compose: dict[str, Any]) -> None:
+    """The ohif service serves the OHIF site fetched by `make ohif` with our same-origin app-config and
+    proxies DICOMweb to the orthanc service's HTTP port with the demo credentials from the environment."""
+    ohif, orthanc = compose["services"]["ohif"], compose["services"]["orthanc"]
+    assert orthanc["image"].startswith("jodogne/orthanc-plugins:")  # the image with the DICOMweb plugin
+    assert ohif["depends_on"] == {"orthanc": {"condition": "service_healthy"}}
+    assert all(p.startswith("127.0.0.1:") for p in ohif["ports"])
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in ohif["volumes"]}
+    assert mounts["/usr/share/nginx/html"] == "../.ohif/dist"
+    assert mounts["/etc/ohif/app-config.js"] == "../dicom_node/viewer/app-config.js"
+    template = (COMPOSE.parent / mounts["/etc/nginx/templates/default.conf.template"]).read_text()
+    config = json.loads((DEPLOY / "compose" / "orthanc.json").read_text())
+    assert f"proxy_pass http://orthanc:{config['HttpPort']}/dicom-web/;" in template
+    assert 'Authorization "Basic ${ORTHANC_AUTH}"' in template
+    assert "alias /etc/ohif/app-config.js;" in template
+    assert "ORTHANC_AUTH=" in " ".join(ohif["command"]) and "ORTHANC_PASSWORD" in ohif["environment"]
+    assert config["DicomWeb"]["Enable"] is True and config["DicomWeb"]["Root"] == "/dicom-web/"
+
+
+def _status(port: int, password: str, path: str = "/system") -> int:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
     request.add_header("Authorization", "Basic " + b64encode(f"orthanc:{password}".encode()).decode())
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -221,3 +240,6 @@ def test_demo_orthanc_takes_its_password_from_the_environment(demo_orthanc: tupl
     assert _status(http_port, SECRETS["ORTHANC_PASSWORD"]) == 200
     assert _status(http_port, "${ORTHANC_PASSWORD}") == 401
     assert _status(http_port, "wrong") == 401
+    # the DICOMweb plugin (loaded from the configured plugin folder) answers what OHIF asks for
+    assert _status(http_port, SECRETS["ORTHANC_PASSWORD"], "/dicom-web/studies") == 200
+    assert _status(http_port, "wrong", "/dicom-web/studies") == 401
