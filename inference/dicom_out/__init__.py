@@ -17,7 +17,15 @@ from inference.dicom_out.seg import has_patient_geometry, is_single_projection, 
 from inference.dicom_out.sr import write_sr
 from inference.pipeline import AlgorithmInfo, Result, Series
 
-__all__ = ["OutputContext", "new_context", "result_codes", "write_outputs", "write_sc", "write_seg", "write_sr"]
+__all__ = [
+    "OutputContext",
+    "new_context",
+    "result_codes",
+    "write_outputs",
+    "write_sc",
+    "write_seg",
+    "write_sr",
+]
 
 
 def result_codes(result: Result) -> list[Code]:

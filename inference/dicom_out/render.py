@@ -1,23 +1,22 @@
-"""Render the key image of a result: one source frame, mask or heat-map overlay, a text panel below.
+"""Pictures of a result: a source plane with the mask fill + outline and the heat-map blend.
 
 The key frame is the one with the most labelled pixels (or the hottest heat map, else the middle
-frame). Grey values are windowed from the frame's 1st-99th percentile. Text is ASCII so the image
-reads the same on every viewer, wrapped at spaces to the image width; no patient identity is drawn
-into the pixels.
+frame). Grey values are windowed from the 1st-99th percentile (of the frame, or of the whole volume
+for :class:`Planes`, so the three orthogonal views share one window). No text is drawn here (see
+:mod:`~inference.dicom_out.layout`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 from inference.dicom_out.common import PALETTE_RGB
-from inference.pipeline import Result, Series
+from inference.pipeline import Result, Segment, Series
 
-MIN_WIDTH = 512
 MAX_SIDE = 1024  # a key image larger than this is decimated first (a summary, not a diagnostic image)
 LINE_HEIGHT = 20
 FONT_SIZE = 15
@@ -66,27 +65,25 @@ def _box(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice] | None:
     )
 
 
-def overlay(series: Series, result: Result, index: int) -> np.ndarray:
-    """RGB uint8: the grey frame with mask fill + outline or heat-map blend, at most MAX_SIDE pixels.
+def overlay_plane(
+    grey: np.ndarray, labels: np.ndarray | None, heat: np.ndarray | None, segments: Sequence[Segment]
+) -> np.ndarray:
+    """RGB uint8 of one plane: ``grey`` (uint8) with the heat-map blend and mask fill + outline.
 
     Works on (3, rows, cols) float32 planes and only inside the bounding boxes of the heat map and of
-    each mask (outside them the grey frame is left as it is: a zero heat value blends nothing in).
+    each mask (outside them the grey plane is left as it is: a zero heat value blends nothing in).
     """
-    frame = np.asarray(series.pixels[index])
-    step = max(1, -(-max(frame.shape[:2]) // MAX_SIDE))
-    grey = _grey(frame[::step, ::step]).astype(np.float32)
-    planes = np.repeat(grey[None], 3, axis=0)
-    if result.heat_maps:
-        heat = np.clip(np.asarray(result.heat_maps[0].values[index], np.float32)[::step, ::step], 0, 1)
+    planes = np.repeat(np.asarray(grey, np.float32)[None], 3, axis=0)
+    if heat is not None:
+        heat = np.clip(np.asarray(heat, np.float32), 0, 1)
         box = _box(heat > 0)
         if box is not None:
             alpha = 0.45 * heat[box]
             region = planes[:, box[0], box[1]]
             region *= 1 - alpha
             region += _heat_rgb(heat[box]) * alpha
-    if result.label_map is not None:
-        labels = np.asarray(result.label_map.labels[index])[::step, ::step]
-        for number, segment in enumerate(result.label_map.segments):
+    if labels is not None:
+        for number, segment in enumerate(segments):
             # one pixel of margin: the box's own edge lies outside the mask, so the erosion inside the
             # box equals the erosion of the whole image
             box = _box(labels == segment.label, margin=1)
@@ -102,42 +99,51 @@ def overlay(series: Series, result: Result, index: int) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(planes.astype(np.uint8), 0, -1))
 
 
-def compose(image: np.ndarray, lines: Sequence[str]) -> np.ndarray:
-    """Scale ``image`` to at least MIN_WIDTH wide and add a black text panel with ``lines`` below."""
-    picture = Image.fromarray(image, mode="RGB")
-    if picture.width < MIN_WIDTH:
-        factor = MIN_WIDTH / picture.width
-        picture = picture.resize(
-            (MIN_WIDTH, max(1, round(picture.height * factor))), Image.Resampling.NEAREST
+def overlay(series: Series, result: Result, index: int) -> np.ndarray:
+    """RGB uint8: frame ``index`` with its overlays, decimated to at most MAX_SIDE pixels."""
+    frame = np.asarray(series.pixels[index])
+    step = max(1, -(-max(frame.shape[:2]) // MAX_SIDE))
+    heat = np.asarray(result.heat_maps[0].values[index])[::step, ::step] if result.heat_maps else None
+    labels = None
+    segments: Sequence[Segment] = ()
+    if result.label_map is not None:
+        labels = np.asarray(result.label_map.labels[index])[::step, ::step]
+        segments = result.label_map.segments
+    return overlay_plane(_grey(frame[::step, ::step]), labels, heat, segments)
+
+
+@dataclass(frozen=True)
+class Planes:
+    """A volume's grey values (one window for all planes), labels and heat map, cut along any axis."""
+
+    pixels: np.ndarray
+    window: tuple[float, float]
+    labels: np.ndarray | None
+    heat: np.ndarray | None
+    segments: Sequence[Segment]
+
+    @classmethod
+    def of(cls, series: Series, result: Result) -> Planes:
+        sample = np.asarray(series.pixels)[:, ::4, ::4]
+        low, high = (float(v) for v in np.percentile(sample, [1, 99]))
+        label_map = result.label_map
+        return cls(
+            pixels=np.asarray(series.pixels),
+            window=(low, high if high > low else low + 1.0),
+            labels=np.asarray(label_map.labels) if label_map is not None else None,
+            heat=np.asarray(result.heat_maps[0].values) if result.heat_maps else None,
+            segments=label_map.segments if label_map is not None else (),
         )
-    font = ImageFont.load_default(size=FONT_SIZE)
-    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    rows = [
-        row
-        for line in lines
-        for row in wrap(line.encode("ascii", "replace").decode("ascii"), picture.width - 12, measure, font)
-    ]
-    panel_height = LINE_HEIGHT * len(rows) + 10
-    canvas = Image.new("RGB", (picture.width, picture.height + panel_height), (0, 0, 0))
-    canvas.paste(picture, (0, 0))
-    draw = ImageDraw.Draw(canvas)
-    for i, text in enumerate(rows):
-        draw.text((6, picture.height + 5 + i * LINE_HEIGHT), text, fill=(255, 255, 0), font=font)
-    return np.asarray(canvas, dtype=np.uint8)
 
-
-def wrap(
-    text: str, width: int, draw: ImageDraw.ImageDraw, font: ImageFont.FreeTypeFont | ImageFont.ImageFont
-) -> list[str]:
-    """``text`` broken at spaces into rows of at most ``width`` pixels (continuation rows indented)."""
-    rows: list[str] = []
-    current = ""
-    for word in text.split(" "):
-        candidate = f"{current} {word}" if current else word
-        if current and draw.textlength(candidate, font=font) > width:
-            rows.append(current)
-            current = "   " + word
-        else:
-            current = candidate
-    rows.append(current)
-    return rows
+    def rgb(self, frame: int | None, row: int | None, col: int | None) -> np.ndarray:
+        """The plane at the one index given (the others None), with its overlays."""
+        cut = (
+            frame if frame is not None else slice(None),
+            row if row is not None else slice(None),
+            col if col is not None else slice(None),
+        )
+        low, high = self.window
+        grey = np.clip((self.pixels[cut].astype(np.float32) - low) * (255.0 / (high - low)), 0, 255)
+        labels = self.labels[cut] if self.labels is not None else None
+        heat = self.heat[cut] if self.heat is not None else None
+        return overlay_plane(grey.astype(np.uint8), labels, heat, self.segments)

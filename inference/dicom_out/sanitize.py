@@ -27,9 +27,10 @@ import re
 from collections.abc import Sequence
 
 from pydicom import config
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.datadict import dictionary_VR
+from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.valuerep import validate_value
 
@@ -73,16 +74,19 @@ TYPE3 = (
 )
 SPACINGS = ("PixelSpacing", "ImagerPixelSpacing")
 SEXES = ("M", "F", "O")
+CLEANED = "_dicom_node_cleaned"  # a Python attribute (not a DICOM element) marking our clean copies
 _AGE = re.compile(r"^\d{3}[DWMY]$")
 _BARE_NUMBER = re.compile(r"^\s*0*(\d{1,3})\s*[Yy]?\s*$")
 
 
 def _valid(keyword: str, value: object) -> bool:
+    """Whether pydicom's strict validation accepts ``value`` (numbers checked in their string form)."""
     vr = dictionary_VR(keyword)
-    values = list(value) if isinstance(value, Sequence) and not isinstance(value, str | bytes) else [value]
+    values = list(value) if isinstance(value, MultiValue | list | tuple) else [value]
     try:
         for item in values:
-            validate_value(vr, item, config.RAISE)
+            text = item if isinstance(item, str | bytes) or vr not in ("DS", "IS") else str(item)
+            validate_value(vr, text, config.RAISE)
     except (ValueError, TypeError):
         return False
     return True
@@ -122,9 +126,7 @@ def _spacing_ok(value: object) -> bool:
 def detached_copy(ds: Dataset) -> Dataset:
     """A new dataset holding the same elements (pixel data shared, not copied): deleting or setting an
     attribute on it leaves ``ds`` as it was (``copy.copy`` of a pydicom Dataset shares its elements' dict)."""
-    clean = Dataset()
-    for elem in ds:
-        clean.add(elem)
+    clean = Dataset(dict(ds.items()))  # items() gives the stored (possibly raw) elements: nothing decoded
     if hasattr(ds, "file_meta"):
         clean.file_meta = ds.file_meta
     clean.set_original_encoding(ds.is_implicit_VR, ds.is_little_endian, ds.original_character_set)
@@ -132,10 +134,13 @@ def detached_copy(ds: Dataset) -> Dataset:
 
 
 def _clean_one(ds: Dataset, changes: dict[str, str]) -> Dataset:
+    if getattr(ds, CLEANED, False):  # already a clean copy (write_outputs cleans once for all writers)
+        return ds
     clean = detached_copy(ds)
+    setattr(clean, CLEANED, True)
     for keyword in TYPE2:
         if keyword not in clean:
-            clean[keyword] = DataElement(keyword, dictionary_VR(keyword), None)  # type: ignore[arg-type]
+            clean[keyword] = DataElement(keyword, dictionary_VR(keyword), None)
             changes.setdefault(keyword, "absent (Type 2): written empty")
         elif clean[keyword].value not in (None, "") and not _valid(keyword, clean[keyword].value):
             clean[keyword].value = None

@@ -1,7 +1,8 @@
-"""Secondary Capture summary: the rendered key image with the result in words.
+"""Secondary Capture summary: the result at a glance, as one page (see :mod:`~inference.dicom_out.layout`).
 
-Any PACS viewer shows it, even one that renders neither SEG nor SR. The text names the pipeline, the
-findings and measurements, the model version and the disclaimer.
+Any PACS viewer shows it, even one that renders neither SEG nor SR. The picture is the pipeline's own
+picture, else three orthogonal views through the findings of a volume, else the key frame, with the
+masks and heat map overlaid; the panel names the pipeline and model and lists the results once.
 """
 
 from __future__ import annotations
@@ -12,9 +13,18 @@ import highdicom as hd
 import numpy as np
 from pydicom.dataset import Dataset
 
-from inference.dicom_out.common import DISCLAIMER, OutputContext, equipment_kwargs, software_versions
-from inference.dicom_out.render import compose, key_frame, overlay
+from inference.dicom_out.common import (
+    DEMO,
+    DEMO_NOTICE,
+    DISCLAIMER,
+    OutputContext,
+    equipment_kwargs,
+    software_versions,
+)
+from inference.dicom_out.layout import Panel, Row, page
+from inference.dicom_out.render import key_frame, overlay
 from inference.dicom_out.sanitize import clean_series
+from inference.dicom_out.views import orthogonal_views
 from inference.pipeline import Result, Series
 
 
@@ -22,20 +32,86 @@ def _number(value: float) -> str:
     return f"{value:.4g}"
 
 
-def summary_lines(result: Result, context: OutputContext) -> list[str]:
-    """The text panel: pipeline, summary, findings, measurements, model version, disclaimer."""
-    names = {s.label: s.name for s in result.label_map.segments} if result.label_map else {}
-    lines = [f"AI pipeline: {context.pipeline}", *result.summary]
+MAX_COLUMNS = 3  # more result kinds than this: one row per result instead of one per place
+
+
+def _cells(result: Result, names: dict[int, str], drawn: bool) -> list[tuple[str, str, str]]:
+    """(place, result, value) for every finding and measurement the table shows."""
+    cells = []
     for f in result.findings:
-        where = f" ({names.get(f.region, f.region)})" if f.region is not None else ""
-        chance = f" p={f.probability:.2f}" if f.probability is not None else ""
-        lines.append(f"{f.concept.meaning}{where}: {f.value.meaning}{chance}")
+        if f.region is None or not drawn:
+            chance = f" (p={f.probability:.2f})" if f.probability is not None else ""
+            cells.append((_place(f.region, names), f.concept.meaning, f"{f.value.meaning}{chance}"))
     for m in result.measurements:
-        where = f" ({names.get(m.region, m.region)})" if m.region is not None else ""
-        lines.append(f"{m.concept.meaning}{where}: {_number(m.value)} {m.unit.value}")
-    lines.append(f"Model: {context.algorithm.name} {context.algorithm.version}")
-    lines.append(DISCLAIMER)
-    return lines
+        if m.region is None or not drawn:
+            unit = "" if m.unit.value == "1" else f" {m.unit.value}"
+            cells.append((_place(m.region, names), m.concept.meaning, f"{_number(m.value)}{unit}"))
+    return cells
+
+
+def _place(region: int | None, names: dict[int, str]) -> str:
+    return "image" if region is None else str(names.get(region, f"region {region}"))
+
+
+def table(cells: list[tuple[str, str, str]]) -> tuple[Row | None, list[Row]]:
+    """One row per place with one column per result kind, or (many kinds) one row per result."""
+    if not cells:
+        return None, []
+    kinds = list(dict.fromkeys(what for _, what, _ in cells))
+    places = list(dict.fromkeys(place for place, _, _ in cells))
+    if len(kinds) > MAX_COLUMNS:
+        return Row(("Where", "Result", "Value")), [Row(c) for c in cells]
+    values = {(place, what): value for place, what, value in cells}
+    rows = [Row((place, *(values.get((place, k), "-") for k in kinds))) for place in places]
+    return Row(("Where", *kinds)), rows
+
+
+def panel(result: Result, context: OutputContext) -> Panel:
+    """The text panel: pipeline, model, the pipeline's summary, one results table, the notes.
+
+    A pipeline that drew its own picture (``key_image``) shows its regional results there: the table
+    then lists the whole-image results only. Summary lines that start with a region's name are left
+    out when the table lists that region (its numbers are in the table), and the demonstration banner
+    replaces a summary line that says the same ("DEMONSTRATION ...").
+    """
+    names = {s.label: s.name for s in result.label_map.segments} if result.label_map else {}
+    cells = _cells(result, names, drawn=result.key_image is not None)
+    header, rows = table(cells)
+    tabled = {place for place, _, _ in cells if place != "image"}
+    demo = context.algorithm.demonstration
+    summary = [
+        line
+        for line in dict.fromkeys(result.summary)
+        if not (demo and line.upper().startswith("DEMONSTRATION"))
+        and not any(line.startswith(f"{name}:") for name in tabled)
+    ]
+    notes = [
+        f"{names.get(n.region, n.region)}: {n.text}" if n.region is not None else n.text for n in result.notes
+    ]
+    return Panel(
+        title=f"AI {context.pipeline}" + (f" {DEMO}" if demo else ""),
+        model=f"{context.algorithm.name} {context.algorithm.version}",
+        summary=summary,
+        header=header,
+        rows=rows,
+        notes=notes,
+    )
+
+
+def summary_lines(result: Result, context: OutputContext) -> list[str]:
+    """The panel as plain lines (what the SC says, for logs and tests)."""
+    content = panel(result, context)
+    lines = [content.title, content.model, *content.summary]
+    lines += [" | ".join(r.cells) for r in ([content.header] if content.header else []) + list(content.rows)]
+    return [*lines, *content.notes, DISCLAIMER]
+
+
+def pictures(series: Series, result: Result) -> list[np.ndarray]:
+    """The pipeline's own picture, else three orthogonal views of a volume, else the key frame."""
+    if result.key_image is not None:
+        return [np.asarray(result.key_image, dtype=np.uint8)]
+    views = orthogonal_views(series, result)
+    return views if views is not None else [overlay(series, result, key_frame(series, result))]
 
 
 _LETTERS = (("R", "L"), ("A", "P"), ("F", "H"))  # LPS axes: (negative, positive)
@@ -92,8 +168,8 @@ def write_sc(series: Series, result: Result, context: OutputContext) -> hd.sc.SC
     series = clean_series(series)
     index = key_frame(series, result)
     source = series.datasets[series.frames[index].dataset_index]
-    picture = result.key_image if result.key_image is not None else overlay(series, result, index)
-    pixels = compose(picture, summary_lines(result, context))
+    demo = DEMO_NOTICE if context.algorithm.demonstration else None
+    pixels = page(pictures(series, result), panel(result, context), DISCLAIMER, demo)
     kwargs = equipment_kwargs(context, "SC", source)
     laterality = source.get("Laterality")
     return SummaryImage.from_ref_dataset(

@@ -192,7 +192,9 @@ def _region_groups(series: Series, result: Result, context: OutputContext) -> li
         measurements = [m for m in result.measurements if m.region == segment.label]
         findings = [f for f in result.findings if f.region == segment.label]
         for part, chunk in enumerate(_chunks(findings)):
-            group = _region_group(series, result, segment, (part, measurements if part == 0 else [], chunk), context)
+            group = _region_group(
+                series, result, segment, (part, measurements if part == 0 else [], chunk), context
+            )
             if group is not None:
                 groups.append(group)
     return groups

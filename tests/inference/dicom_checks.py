@@ -10,9 +10,10 @@ from pydicom.dataset import Dataset
 
 from tests.support.dicom3tools import dciodvfy
 
-# dciodvfy warnings we accept, and why. Empty: with dicom3tools as packaged in Debian our SEG, SR and
-# SC outputs raise no warning; a new one fails the tests until it is understood and listed here.
-ACCEPTED_WARNINGS: tuple[str, ...] = ()
+# dciodvfy warnings we accept, and why; a new one fails the tests until it is understood and listed here.
+# - our private coding scheme (PS3.3 8.2) is not in dciodvfy's list of designators; every output that
+#   uses it identifies it in the Coding Scheme Identification Sequence.
+ACCEPTED_WARNINGS: tuple[str, ...] = ("Unrecognized defined term <99DCMNODE>",)
 
 
 def roundtrip(ds: Dataset) -> Dataset:

@@ -70,8 +70,9 @@ def _sr_content(sr: pydicom.Dataset) -> tuple[dict[str, list[tuple[float, str]]]
     numbers: dict[str, list[tuple[float, str]]] = {}
     codes: list[tuple[str, str]] = []
     content: Any = report.content
-    # lungs: volumetric ROI groups on the SEG segments (with a SEG); whole image: image groups
-    groups = [*content.get_volumetric_roi_measurement_groups(), *content.get_image_measurement_groups()]
+    # lungs: planar ROI groups (their outlines on the radiograph); whole image: a planar group whose
+    # region is the image border (docs/outputs.md)
+    groups = content.get_planar_roi_measurement_groups()
     for group in groups:
         for m in group.get_measurements():
             numbers.setdefault(m.name.meaning, []).append((float(m.value), m.unit.value))
@@ -83,7 +84,10 @@ def _sr_content(sr: pydicom.Dataset) -> tuple[dict[str, list[tuple[float, str]]]
 def _check_lung_seg(seg: pydicom.Dataset, source: pydicom.Dataset) -> dict[str, np.ndarray]:
     """The SEG lies on the radiograph: same pixel grid, references it, no frame of reference; returns
     the mask per segment label."""
-    assert seg.SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.4" and seg.SegmentationType == "BINARY"
+    assert seg.SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.4"
+    # BINARY, or pseudo-binary FRACTIONAL when Rows x Columns is not byte-aligned (docs/outputs.md)
+    aligned = seg.Rows * seg.Columns % 8 == 0
+    assert seg.SegmentationType == ("BINARY" if aligned else "FRACTIONAL")
     assert "FrameOfReferenceUID" not in seg and "FrameOfReferenceUID" not in source
     assert (seg.Rows, seg.Columns) == (source.Rows, source.Columns)
     given = source.get("PatientOrientation")

@@ -135,7 +135,9 @@ def test_sr_groups_measurements_findings_and_references(ct: Series, tmp_path: Pa
     [evaluation] = regions[0].get_qualitative_evaluations()
     assert evaluation.value.value == NORMAL.value
     assert regions[1].get_measurements()[0].value == pytest.approx(13.25)
-    whole = [g for g in sr.content.get_planar_roi_measurement_groups() if g.tracking_identifier == "whole image"]
+    whole = [
+        g for g in sr.content.get_planar_roi_measurement_groups() if g.tracking_identifier == "whole image"
+    ]
     assert len(whole) == 2  # two whole-image probabilities: one group each
     first = {m.name.meaning: m.value for m in whole[0].get_measurements()}
     assert first == {"Mean": pytest.approx(40.0), "Probability": pytest.approx(0.3)}

@@ -62,7 +62,7 @@ VOLUME = Code("118565006", "SCT", "Volume")
 VOLUME_RATIO = Code("113288", "DCM", "Volume Ratio")
 ATROPHY = Code("13331008", "SCT", "Atrophy")
 PRESENT = Code("52101004", "SCT", "Present")
-ABSENT = Code("272519000", "SCT", "Absent")
+ABSENT = Code("2667000", "SCT", "Absent")  # the one Absent code (CID 230 Presence), as rds
 MILLILITER = Code("mL", "UCUM", "milliliter")
 # The class of the trained head. DICOM's code tables (pydicom's CID dictionary) list no dementia or mild
 # cognitive impairment concept, so these use our private scheme (PS3.3 8.2); "Normal" is SCT 17621005.
