@@ -17,6 +17,7 @@ SYSTEM_TOOLS := storescu:dcmtk dciodvfy:dicom3tools Orthanc:orthanc chromium:chr
 # OHIF Viewer, our reference viewer: its prebuilt site (npm package, dist/ only, never committed) and the
 # npm libraries of OHIF's own SEG/SR loaders for tests/viewer/ohif/ohif_parse.mjs (exact pins + lock).
 OHIF_VERSION := 3.13.2
+OHIF_SHA256 := b189d3963bfc58e9394a9db8c7be75d07beb029ec211dbb126d47b62969dd3f1
 OHIF := .ohif
 OHIF_SITE := $(OHIF)/dist/.version-$(OHIF_VERSION)
 OHIF_NODE := $(OHIF)/node/.installed
@@ -52,6 +53,7 @@ system-deps:
 $(OHIF_SITE): | system-deps
 	mkdir -p $(OHIF)/pack
 	cd $(OHIF)/pack && npm pack --silent --prefer-offline @ohif/app@$(OHIF_VERSION) >/dev/null
+	echo "$(OHIF_SHA256)  $(OHIF)/pack/ohif-app-$(OHIF_VERSION).tgz" | sha256sum --check --quiet
 	rm -rf $(OHIF)/dist $(OHIF)/pack/package
 	tar -xzf $(OHIF)/pack/ohif-app-$(OHIF_VERSION).tgz -C $(OHIF)/pack package/dist
 	mv $(OHIF)/pack/package/dist $(OHIF)/dist
