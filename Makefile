@@ -67,9 +67,9 @@ $(OHIF_NODE): tests/viewer/ohif/package.json tests/viewer/ohif/package-lock.json
 
 ohif: $(OHIF_SITE) $(OHIF_NODE)
 
-# serve the demo PACS (var/demo/pacs, filled by `make demo`) in OHIF on loopback; prints the address
+# serve the demo's studies and the results in its PACS (var/demo, from `make demo`) in OHIF on loopback
 viewer: venv system-deps ohif
-	$(BIN)/dicom-node viewer var/demo/pacs --ohif-dist $(OHIF)/dist
+	$(BIN)/dicom-node viewer var/demo/studies var/demo/pacs --ohif-dist $(OHIF)/dist
 
 demo: venv system-deps
 	$(BIN)/dicom-node demo --real-data tests/data

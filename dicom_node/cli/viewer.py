@@ -8,12 +8,16 @@ import signal
 import threading
 from pathlib import Path
 
-HELP = "serve DICOM folders (default: the demo PACS) in the OHIF viewer on 127.0.0.1"
+HELP = "serve DICOM folders (default: the demo's studies and results) in the OHIF viewer on 127.0.0.1"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "paths", nargs="*", type=Path, default=[Path("var/demo/pacs")], help="DICOM files or folders"
+        "paths",
+        nargs="*",
+        type=Path,
+        default=[Path("var/demo/studies"), Path("var/demo/pacs")],
+        help="DICOM files or folders (default: the demo's sources and its PACS, where the results went)",
     )
     parser.add_argument("--port", type=int, default=0, help="OHIF's port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--orthanc-port", type=int, default=0, help="Orthanc's HTTP port (default: free)")

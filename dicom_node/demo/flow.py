@@ -114,7 +114,8 @@ def run_demo(workdir: Path, timeout_s: float = 300, real_data: Path | None = Non
         )
         print(f"demo {'finished: every job delivered' if ok else 'FAILED: see ' + str(workdir / 'node.log')}")
         if ok:
-            print(f"look at the results in OHIF: make viewer  (or: dicom-node viewer {workdir / 'pacs'})")
+            folders = f"{workdir / 'studies'} {workdir / 'pacs'}"
+            print(f"look at the results in OHIF: make viewer  (or: dicom-node viewer {folders})")
         return 0 if ok else 1
     finally:
         node.stop()
