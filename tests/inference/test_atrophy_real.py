@@ -147,9 +147,12 @@ def test_xa30_brain_mask_is_plausible_and_the_parcellation_passes_qc(xa30: tuple
     assert any("coarser than 1.5 mm" in line for line in result.summary)  # 2 mm source: said
     # age 31 Y, sex M, but a 2 mm source: atrophy not assessed (assess_coarse is off by default); the
     # flags it would give are in tests/inference/test_atrophy_assessment.py
-    assert [f for f in result.findings if f.concept.value == "13331008"] == []
+    assert {f.value.meaning for f in result.findings if f.concept.value == "121402"} == {"Not Evaluated"}
+    assert {f.value.value for f in result.findings if f.concept.meaning == "Reason not assessed"} == {
+        "COARSESRC"
+    }
     assert any(
-        line.startswith("Atrophy not assessed in any region: source voxels coarser")
+        line.startswith("Regional volumes not compared with norms: source voxels coarser")
         for line in result.summary
     )
     assert not any(line.startswith("Annotation codes") for line in result.summary)
@@ -197,10 +200,12 @@ def test_xa30_outputs_pass_dciodvfy_and_say_what_they_are(xa30: tuple) -> None:
         "deepbet 1.0.2 (Fisch et al." if DEEPBET_INSTALLED else "brainchop MindGrab"
     )
     assert "CentileBrain" in algorithm.parameters["norms"]
-    assert algorithm.parameters["atrophy flags"] == "not assessed when voxels > 1.5 mm"
+    assert (
+        algorithm.parameters["atrophy flags"] == "below the 2.5th centile; not assessed when voxels > 1.5 mm"
+    )
     assert any("Research finding" in line and extractor in line for line in result.summary)
     hippocampus = next(line for line in result.summary if line.startswith("Left hippocampus"))
-    assert hippocampus.endswith("% of ICV (atrophy not assessed)")  # 2 mm source
+    assert hippocampus.endswith("% of ICV (not assessed)")  # 2 mm source
     sr = outputs[-2]
     concepts = {
         (item.get("ValueType"), item.ConceptNameCodeSequence[0].CodeValue)
@@ -208,9 +213,10 @@ def test_xa30_outputs_pass_dciodvfy_and_say_what_they_are(xa30: tuple) -> None:
         if "ConceptNameCodeSequence" in item
     }
     assert ("NUM", "118565006") in concepts  # the region groups' volumes are there ...
-    assert ("CODE", "13331008") not in concepts  # ... but no atrophy present/absent in any of them
+    assert ("NUM", "121415") not in concepts  # ... but no centile in any of them
+    assert ("CODE", "121402") in concepts  # "Normality": Not Evaluated, with a coded reason
     coarse = registry.load("atrophy", {"params": {"assess_coarse": "true"}})
-    assert isinstance(coarse, AtrophyPipeline) and coarse.assess_coarse
+    assert isinstance(coarse, AtrophyPipeline) and coarse.params.assess_coarse
     assert "unreliable" in coarse.algorithm.parameters["atrophy flags"]
 
 

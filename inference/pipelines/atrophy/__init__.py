@@ -27,7 +27,6 @@ def build(settings: Mapping[str, Any]) -> AtrophyPipeline:
 
 def check_params(params: Mapping[str, Any]) -> None:
     """``pipelines.atrophy.params`` checks that need no model (the node runs them at start)."""
-    from inference.pipelines.atrophy.norms_table import load_norms_table
+    from inference.pipelines.atrophy.params import parse_params
 
-    if params.get("norms_table"):
-        load_norms_table(params["norms_table"])
+    parse_params(params)

@@ -35,20 +35,31 @@ when the pipeline is constructed (:mod:`.norms_table`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydicom.sr.coding import Code
 
-from dicom_node.errors import ConfigError, InputError
-from inference.pipeline import AlgorithmInfo, Finding, LabelMap, Measurement, Pipeline, Result, Series
+from dicom_node.errors import InputError
+from inference.pipeline import AlgorithmInfo, Finding, LabelMap, Pipeline, Result, Series
 from inference.pipelines.atrophy import norms
+from inference.pipelines.atrophy.assessment import (
+    REASON_COARSE,
+    REASON_DEMOGRAPHICS,
+    REASON_NORMS_OFF,
+    REASON_QC,
+    Assessment,
+    NotAssessed,
+    evaluate_regions,
+    report,
+)
 from inference.pipelines.atrophy.conform import Grid, conform, resample
 from inference.pipelines.atrophy.features import RegionalFeatures
 from inference.pipelines.atrophy.intensity import COARSE_SPACING_MM
-from inference.pipelines.atrophy.norms_table import NormsTable, load_norms_table
+from inference.pipelines.atrophy.norms_table import NormsTable
+from inference.pipelines.atrophy.params import AtrophyParams, parse_params
 from inference.pipelines.atrophy.regions import REGIONS, group_labels
 from inference.pipelines.atrophy.segment import (
     BUNDLE_ROOT,
@@ -58,12 +69,6 @@ from inference.pipelines.atrophy.segment import (
     BrainSegmenter,
 )
 
-VOLUME = Code("118565006", "SCT", "Volume")
-VOLUME_RATIO = Code("113288", "DCM", "Volume Ratio")
-ATROPHY = Code("13331008", "SCT", "Atrophy")
-PRESENT = Code("52101004", "SCT", "Present")
-ABSENT = Code("272519000", "SCT", "Absent")
-MILLILITER = Code("mL", "UCUM", "milliliter")
 # The class of the trained head. DICOM's code tables (pydicom's CID dictionary) list no dementia or mild
 # cognitive impairment concept, so these use our private scheme (PS3.3 8.2); "Normal" is SCT 17621005.
 LOCAL_SCHEME = "99DCMNODE"
@@ -73,16 +78,14 @@ CLASS_CODES = (
     Code("MCI", LOCAL_SCHEME, "Mild cognitive impairment"),
     Code("17621005", "SCT", "Normal"),
 )
-PERCENT = Code("%", "UCUM", "percent")
 MIN_SLICES = 32
 CONFORMED_VOXEL_ML = 0.001
 # name: at most 64 characters (DICOM LO); the extractor's label is filled in
 ALGORITHM = "dicom-node atrophy ({extractor}+MeshNet, demonstration weights)"
 EXTRACTOR_LABELS = {DEEPBET: "deepbet", MINDGRAB: "MindGrab"}
 VERSION = "1.1 (weights: {extractor}brainchop 4c87885; MIT)"
-NORMS_NOTE = (
-    "hippocampus: CentileBrain (Ge 2024), brain-mask ICV as eTIV; lobar cortex: approximate, unverified"
-)
+NORMS_CHOICES = ("brainchart", "off")
+NORMS_NOTE = "lobes: BrainChart (Bethlehem 2022, CC BY-NC-ND 4.0); hippocampus: CentileBrain (Ge 2024)"
 COARSE_POLICY = {
     False: f"not assessed when voxels > {COARSE_SPACING_MM} mm",
     True: f"assessed when voxels > {COARSE_SPACING_MM} mm (assess_coarse; unreliable)",
@@ -101,37 +104,36 @@ def parcellation_problem(volumes: dict[int, float]) -> str | None:
     return None
 
 
-def atrophy_not_assessed(
-    *, qc_problem: str | None, coarse: bool, assess_coarse: bool, age: float | None, sex: str | None
-) -> list[str]:
-    """Why no atrophy flag may be given for this series (empty: the regions are assessed).
+def not_assessed(
+    *,
+    qc_problem: str | None,
+    coarse: bool,
+    assess_coarse: bool,
+    age: float | None,
+    sex: str | None,
+    norms_off: bool = False,
+) -> list[NotAssessed]:
+    """Why no region may be compared with a norm for this series (empty: the regions are assessed).
 
-    A failed parcellation, a source coarser than :data:`.intensity.COARSE_SPACING_MM` (unless
-    ``assess_coarse``) and a missing Patient's Age or Sex each make every region "not assessed".
+    Norms switched off, a failed parcellation, a source coarser than :data:`.intensity.COARSE_SPACING_MM`
+    (unless ``assess_coarse``) and a missing Patient's Age or Sex each make every region "not assessed".
     """
     reasons = []
+    if norms_off:
+        reasons.append(NotAssessed(REASON_NORMS_OFF, "norms switched off (pipelines.atrophy.params.norms)"))
     if qc_problem is not None:
-        reasons.append("parcellation failed QC")
+        reasons.append(NotAssessed(REASON_QC, f"parcellation failed QC ({qc_problem})"))
     if coarse and not assess_coarse:
         reasons.append(
-            f"source voxels coarser than {COARSE_SPACING_MM} mm, cortex and hippocampi under-segmented"
-            " (pipelines.atrophy.params.assess_coarse: true flags anyway, unreliable)"
+            NotAssessed(
+                REASON_COARSE,
+                f"source voxels coarser than {COARSE_SPACING_MM} mm, cortex and hippocampi under-segmented"
+                " (pipelines.atrophy.params.assess_coarse: true compares anyway, unreliable)",
+            )
         )
     if age is None or sex is None:
-        reasons.append("Patient's Age and/or Sex missing")
+        reasons.append(NotAssessed(REASON_DEMOGRAPHICS, "Patient's Age and/or Sex missing"))
     return reasons
-
-
-def read_flag(value: object, option: str) -> bool:
-    """A yes/no option from the settings (YAML bool, or true/false/yes/no/on/off/1/0 as text)."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "on", "1"):
-        return True
-    if text in ("false", "no", "off", "0", ""):
-        return False
-    raise ConfigError(f"pipelines.atrophy.params.{option}: expected true or false, got {value!r}")
 
 
 def regional_volumes(regions: np.ndarray) -> dict[int, float]:
@@ -161,31 +163,31 @@ class AtrophyPipeline(Pipeline):
         self.settings = dict(settings or {})
         root = self.settings.get("bundle") or BUNDLE_ROOT
         device = str(self.settings.get("device") or "auto")
-        params = dict(self.settings.get("params") or {})
-        table = params.get("norms_table")  # checked first: a bad table fails before any weights load
-        self.norms_table = load_norms_table(table) if table else None
-        extractor = str(params.get("brain_extractor") or "auto")
-        self.segmenter = BrainSegmenter(Path(root), device, extractor)
-        head = params.get("head")
-        self.head = ClassHead(Path(head), device) if head else None
-        self.assess_coarse = read_flag(params.get("assess_coarse", False), "assess_coarse")
+        # checked first: a bad table, calibration or value fails before any weights load
+        self.params = parse_params(dict(self.settings.get("params") or {}))
+        self.segmenter = BrainSegmenter(Path(root), device, self.params.brain_extractor)
+        self.head = ClassHead(Path(self.params.head), device) if self.params.head else None
 
     @property
     def algorithm(self) -> AlgorithmInfo:
         extractor = self.segmenter.extractor
+        p = self.params
         parameters = {
             "grid": "conformed 1 mm 256^3 LIA",
             "brain extraction": self.segmenter.extractor_description,
             "parcellation": "brainchop MeshNet 104 labels (MIT)",
-            "norms": norms_note(self.norms_table),
-            "atrophy flags": COARSE_POLICY[self.assess_coarse],
+            "norms": norms_note(p.norms_table) if p.norms == "brainchart" else "off",
+            "atrophy flags": f"below the {p.atrophy_centile:g}th centile; {COARSE_POLICY[p.assess_coarse]}",
         }
+        if p.calibration is not None:
+            parameters["site calibration"] = p.calibration.description
         if self.head is not None:
             parameters["class head"] = f"{self.head.bundle.name} {self.head.bundle.version}"
         name = ALGORITHM.format(extractor=EXTRACTOR_LABELS[extractor])
         deepbet = self.segmenter.deepbet
         version = VERSION.format(extractor=f"deepbet {deepbet.weights.version}, " if deepbet else "")
-        return AlgorithmInfo(name=name, version=version, parameters=parameters)
+        demonstration = self.head is not None and self.head.demonstration
+        return AlgorithmInfo(name=name, version=version, parameters=parameters, demonstration=demonstration)
 
     def segment(self, series: Series) -> tuple[BrainSegmentation, np.ndarray, Grid, Grid]:
         """Conformed segmentation, 10-region map on the conformed grid, source and conformed grids."""
@@ -213,19 +215,10 @@ class AtrophyPipeline(Pipeline):
             " weights), on a 1 mm grid",
             f"Intracranial volume estimate (brain-extraction mask): {icv_ml:.0f} mL",
         ]
-        report = report_regions(
-            volumes,
-            icv_ml,
-            age,
-            sex,
-            coarse=is_coarse(source),
-            assess_coarse=self.assess_coarse,
-            norms_table=self.norms_table,
-        )
+        report = report_regions(volumes, icv_ml, age, sex, coarse=is_coarse(source), params=self.params)
+        problem = parcellation_problem(volumes)
         measurements, findings = report.measurements, report.findings
         summary.extend(report.lines)
-        problem = report.qc_problem
-        summary.append(f"Reference ranges: {report.reference}")
         if self.head is None:
             summary.append("Dementia / MCI / normal class: not reported (no trained classifier configured)")
         elif problem is not None:
@@ -240,18 +233,8 @@ class AtrophyPipeline(Pipeline):
             findings=findings,
             summary=summary,
             parameters=dict(self.algorithm.parameters),
+            notes=report.notes,
         )
-
-
-@dataclass(frozen=True)
-class RegionalReport:
-    """Per-region measurements, atrophy findings (none when not assessed) and summary lines."""
-
-    measurements: list[Measurement]
-    findings: list[Finding]
-    lines: list[str]
-    qc_problem: str | None
-    reference: str = norms.SOURCE_NOTE  # which reference ranges were used (the summary's last norms line)
 
 
 def norms_note(table: NormsTable | None, *, built_in: str = NORMS_NOTE) -> str:
@@ -261,19 +244,6 @@ def norms_note(table: NormsTable | None, *, built_in: str = NORMS_NOTE) -> str:
     return f"{table.note} where it covers the subject; otherwise built-in: {built_in}"
 
 
-def reference_line(table: NormsTable | None, covered: list[str], uncovered: list[str]) -> str:
-    """Which regions were assessed against the site table and which against the built-in reference."""
-    if table is None:
-        return norms.SOURCE_NOTE
-    if not covered and not uncovered:  # not assessed
-        return norms_note(table, built_in=norms.SOURCE_NOTE)
-    if not uncovered:
-        return f"{table.note} for all {len(covered)} regions"
-    if not covered:
-        return f"{table.note} covers no region at this age and sex; built-in for all: {norms.SOURCE_NOTE}"
-    return f"{table.note} for {', '.join(covered)}; built-in for {', '.join(uncovered)}: {norms.SOURCE_NOTE}"
-
-
 def report_regions(
     volumes: dict[int, float],
     icv_ml: float,
@@ -281,20 +251,18 @@ def report_regions(
     sex: str | None,
     *,
     coarse: bool,
-    assess_coarse: bool = False,
-    norms_table: NormsTable | None = None,
-) -> RegionalReport:
-    """ICV, each region's volume and % of ICV, and its atrophy evaluation unless not assessed.
+    params: AtrophyParams | None = None,
+) -> Assessment:
+    """Each region against its reference unless not assessed, as measurements, findings, notes, lines.
 
-    ``coarse``: the source is coarser than :data:`.intensity.COARSE_SPACING_MM`; then atrophy is not
-    assessed unless ``assess_coarse`` (see :func:`atrophy_not_assessed`). ``norms_table``: the site's
-    reference ranges, used where a row covers the region, sex and age (else the built-in :mod:`.norms`).
+    ``coarse``: the source is coarser than :data:`.intensity.COARSE_SPACING_MM`; then the regions are
+    not compared with norms unless ``params.assess_coarse`` (see :func:`not_assessed`).
     """
-    measurements = [Measurement(VOLUME, round(icv_ml, 1), MILLILITER)]
-    findings: list[Finding] = []
+    params = params or AtrophyParams()
     lines = []
     if coarse:
-        caution = "; atrophy flags assessed anyway (assess_coarse), unreliable" if assess_coarse else ""
+        anyway = params.assess_coarse
+        caution = "; compared with norms anyway (assess_coarse), unreliable" if anyway else ""
         lines.append(
             f"Source voxels coarser than {COARSE_SPACING_MM} mm: upsampled and sharpened; cortical and"
             f" hippocampal volumes tend to be underestimated{caution}"
@@ -302,41 +270,34 @@ def report_regions(
     problem = parcellation_problem(volumes)
     if problem is not None:
         lines.append(f"QC: parcellation implausible ({problem}); regional results unreliable")
-    reasons = atrophy_not_assessed(
-        qc_problem=problem, coarse=coarse, assess_coarse=assess_coarse, age=age, sex=sex
+    reasons = not_assessed(
+        qc_problem=problem,
+        coarse=coarse,
+        assess_coarse=params.assess_coarse,
+        age=age,
+        sex=sex,
+        norms_off=params.norms == "off",
     )
-    codes = []
-    covered: list[str] = []
-    uncovered: list[str] = []
-    for region in REGIONS:
-        percent = 100.0 * volumes[region.label] / icv_ml if icv_ml > 0 else 0.0
-        measurements.append(
-            Measurement(VOLUME, round(volumes[region.label], 2), MILLILITER, region=region.label)
-        )
-        measurements.append(Measurement(VOLUME_RATIO, round(percent, 3), PERCENT, region=region.label))
-        line = f"{region.name}: {volumes[region.label]:.1f} mL, {percent:.2f} % of ICV"
-        if reasons or age is None or sex is None:
-            lines.append(f"{line} (atrophy not assessed)")
-            continue
-        site = norms_table.assess(region.structure, region.side, percent, age, sex) if norms_table else None
-        (covered if site is not None else uncovered).append(region.name)
-        assessment = site or norms.assess(
-            region.structure, percent, age, sex, icv_ml=icv_ml, side=region.side
-        )
-        verdict = "atrophy" if assessment.atrophy else "no atrophy"
-        origin = "site table: " if site is not None else ""
-        lines.append(
-            f"{line} ({origin}expected {assessment.expected_percent:.2f} %, z {assessment.z:+.1f}: {verdict})"
-        )
-        findings.append(Finding(ATROPHY, PRESENT if assessment.atrophy else ABSENT, region=region.label))
-        codes.append(str(region.code(assessment.atrophy)))
-    if codes:
-        lines.append("Annotation codes (AI-Hub style): " + " ".join(codes))
-    else:
-        lines.append("Atrophy not assessed in any region: " + "; ".join(reasons))
-    return RegionalReport(
-        measurements, findings, lines, problem, reference_line(norms_table, covered, uncovered)
+    outcomes = evaluate_regions(
+        volumes,
+        icv_ml,
+        age,
+        sex,
+        reasons,
+        threshold=params.atrophy_centile,
+        calibration=params.calibration,
+        norms_table=params.norms_table,
     )
+    found = report(
+        outcomes,
+        icv_ml,
+        reasons,
+        threshold=params.atrophy_centile,
+        calibration=params.calibration,
+        age=age,
+        sex=sex,
+    )
+    return replace(found, lines=lines + found.lines)
 
 
 def is_coarse(source: Grid) -> bool:
