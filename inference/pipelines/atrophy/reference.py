@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from scipy import stats
 
@@ -78,6 +79,7 @@ def _parcel_moments(parcels: tuple[str, ...], age: float, sex: str) -> list[tupl
     return [brainchart.load(p).distribution(age, sex).mean_sd() for p in parcels]
 
 
+@lru_cache(maxsize=4096)
 def parcel_correlation(age: float, sex: str) -> float:
     """The common inter-parcel correlation that makes the 34-parcel sum as variable as GMV (scaled)."""
     moments = _parcel_moments(ALL_PARCELS, age, sex)
@@ -89,6 +91,7 @@ def parcel_correlation(age: float, sex: str) -> float:
     return min(max((target - squares) / cross, 0.0), 1.0)
 
 
+@lru_cache(maxsize=16384)
 def lobe_mean_sd(structure: str, age: float, sex: str) -> tuple[float, float]:
     """Mean and SD (mm^3) of one hemisphere's lobar cortex volume (see the module docstring)."""
     moments = _parcel_moments(LOBES[structure], age, sex)
