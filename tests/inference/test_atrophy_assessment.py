@@ -8,7 +8,9 @@ docs/pipelines.md): under-segmented, so most regions come out below the expected
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dicom_node.errors import ConfigError
@@ -144,3 +146,44 @@ def test_flag_option_parsing() -> None:
     assert not read_flag("false", "x") and not read_flag("0", "x")
     with pytest.raises(ConfigError, match=r"params\.assess_coarse: expected true or false"):
         read_flag("maybe", "assess_coarse")
+
+
+def test_assessed_and_unassessed_reports_make_valid_srs(tmp_path: Path) -> None:
+    """The SR (through the shared writers) carries median, centile, z and the coded evaluation per region,
+    and dciodvfy accepts it; likewise the "not evaluated" report with its coded reason."""
+    from inference.dicom_out import write_outputs
+    from inference.pipeline import AlgorithmInfo, LabelMap, Result
+    from inference.series_reader import read_series
+    from tests.inference.dicom_checks import assert_valid, roundtrip
+    from tests.inference.pipeline_series import write_slices
+
+    write_slices(tmp_path / "mr", modality="MR", frames=10)
+    series = read_series(tmp_path / "mr")
+    labels = np.zeros(series.pixels.shape, dtype=np.uint8)
+    for region in REGIONS:
+        labels[region.label - 1, 10:20, 10:20] = region.label
+    label_map = LabelMap(labels=labels, segments=[r.segment() for r in REGIONS])
+    algorithm = AlgorithmInfo(name="atrophy report test", version="1", parameters={})
+    for age, expected in ((31.0, {"121415", "121416", "373099004"}), (None, set())):
+        report = report_regions(XA30_VOLUMES_ML, XA30_ICV_ML, age, "M", coarse=False)
+        result = Result(label_map=label_map, measurements=report.measurements, findings=report.findings)
+        sr = roundtrip(
+            next(ds for ds in write_outputs(series, result, "atrophy", algorithm) if ds.Modality == "SR")
+        )
+        unexpected = assert_valid(sr, tmp_path)
+        assert [w for w in unexpected if "99DCMNODE" not in w] == []
+        codes = {
+            str(item.ConceptNameCodeSequence[0].CodeValue)
+            for item in _items(sr)
+            if "ConceptNameCodeSequence" in item
+        }
+        assert expected <= codes and "121402" in codes
+        assert ("NOTASSESSED" in codes) == (age is None)
+
+
+def _items(ds: object) -> list:
+    found = []
+    for item in getattr(ds, "ContentSequence", []):
+        found.append(item)
+        found.extend(_items(item))
+    return found

@@ -38,12 +38,10 @@ Hippocampus (verified against the published model)
     about three times that at 40-50), which the tests check.
 
 Limits of the hippocampal reference
-    * Our "ICV" is the brain-extraction mask (deepbet by default, MindGrab as fallback: brain and
-      ventricles, most outer CSF excluded; deepbet's is about 7 % smaller than MindGrab's),
-      not FreeSurfer's atlas-scaling eTIV (Buckner et al., NeuroImage 23 (2004) 724-738). We use the mask
-      volume in place of eTIV without a conversion: no published mask-to-eTIV relation was found. The
-      mask is smaller than eTIV when sulcal CSF is left out (more so in older brains), which makes the
-      expected volume too low and so biases towards *not* flagging atrophy.
+    * Our ICV is an eTIV by atlas scaling (:mod:`.etiv`, Buckner et al., NeuroImage 23 (2004)
+      724-738) through a brain-to-brain affine registration to MNI152, not FreeSurfer's own; when that
+      registration fails the brain-extraction mask volume stands in (smaller than eTIV, biasing towards
+      *not* flagging atrophy; the summary says so).
     * Our hippocampus is brainchop's FreeSurfer-trained aseg label, not FreeSurfer itself; no scanner,
       field-strength or FreeSurfer-version adjustment is made (the models have none).
     * Ages outside the training range are clamped to 3-90 years.

@@ -3,7 +3,7 @@
 Steps: the source volume is resampled to the conformed 1 mm 256^3 LIA grid (:mod:`.conform`), skull-stripped
 with deepbet (:mod:`.brain_extraction`) or brainchop's MindGrab, parcellated with brainchop's 104-label
 MeshNet (:mod:`.segment`; N4 bias correction before the parcellation, and an unsharp mask when the source is
-coarser than 1.5 mm, :mod:`.intensity`), the DKT parcels grouped into the paper's 10 regions
+coarser than 1.5 mm, :mod:`.intensity`), the Desikan-Killiany parcels grouped into the paper's 10 regions
 (:mod:`.regions`), volumes measured on the 1 mm grid (mL) with their fraction of the intracranial volume
 estimate, and each region compared with age/sex(/ICV) reference ranges (:mod:`.norms`: CentileBrain for
 the hippocampus, approximate for the lobes) when Patient's Age and Sex are present and the source is not
@@ -35,7 +35,7 @@ when the pipeline is constructed (:mod:`.norms_table`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ from pydicom.sr.coding import Code
 
 from dicom_node.errors import InputError
 from inference.pipeline import AlgorithmInfo, Finding, LabelMap, Pipeline, Result, Series
-from inference.pipelines.atrophy import norms
+from inference.pipelines.atrophy import etiv, norms
 from inference.pipelines.atrophy.assessment import (
     REASON_COARSE,
     REASON_DEMOGRAPHICS,
@@ -56,6 +56,7 @@ from inference.pipelines.atrophy.assessment import (
     report,
 )
 from inference.pipelines.atrophy.conform import Grid, conform, resample
+from inference.pipelines.atrophy.etiv import Intracranial
 from inference.pipelines.atrophy.features import RegionalFeatures
 from inference.pipelines.atrophy.intensity import COARSE_SPACING_MM
 from inference.pipelines.atrophy.norms_table import NormsTable
@@ -189,23 +190,26 @@ class AtrophyPipeline(Pipeline):
         demonstration = self.head is not None and self.head.demonstration
         return AlgorithmInfo(name=name, version=version, parameters=parameters, demonstration=demonstration)
 
-    def segment(self, series: Series) -> tuple[BrainSegmentation, np.ndarray, Grid, Grid]:
-        """Conformed segmentation, 10-region map on the conformed grid, source and conformed grids."""
+    def segment(self, series: Series) -> Segmented:
+        """Conformed segmentation, 10-region map, source and conformed grids, and the eTIV."""
         array, source = _source_array(series)
         conformed, grid = conform(array, source)
         segmentation = self.segmenter.run(conformed, coarse=is_coarse(source))
-        return segmentation, group_labels(segmentation.parcellation), source, grid
+        regions = group_labels(segmentation.parcellation)
+        return Segmented(
+            segmentation, regions, source, grid, intracranial(conformed, segmentation.brain, grid)
+        )
 
     def features(self, series: Series, subject: str = "") -> RegionalFeatures:
         """The regional features of ``series`` (what the trainable head learns from)."""
-        segmentation, regions, _, _ = self.segment(series)
-        return _features(series, subject, regional_volumes(regions), icv(segmentation.brain))
+        found = self.segment(series)
+        return _features(series, subject, regional_volumes(found.regions), found.icv.ml)
 
     def run(self, series: Series) -> Result:
-        segmentation, regions, source, grid = self.segment(series)
-        icv_ml = icv(segmentation.brain)
-        volumes = regional_volumes(regions)
-        on_source = resample(regions, grid, source, labels=True)
+        found = self.segment(series)
+        icv_ml, source = found.icv.ml, found.source
+        volumes = regional_volumes(found.regions)
+        on_source = resample(found.regions, found.grid, source, labels=True)
         labels = np.ascontiguousarray(np.transpose(on_source, (2, 1, 0)))  # (slice, row, col) = frames
         ds = series.datasets[0]
         age, sex = norms.parse_age(ds.get("PatientAge")), norms.parse_sex(ds.get("PatientSex"))
@@ -213,7 +217,7 @@ class AtrophyPipeline(Pipeline):
             "Research finding, not a diagnosis: brain extraction "
             f"{self.segmenter.extractor_description}, parcellation brainchop MeshNet (demonstration"
             " weights), on a 1 mm grid",
-            f"Intracranial volume estimate (brain-extraction mask): {icv_ml:.0f} mL",
+            found.icv.line(age, sex),
         ]
         report = report_regions(volumes, icv_ml, age, sex, coarse=is_coarse(source), params=self.params)
         problem = parcellation_problem(volumes)
@@ -306,8 +310,25 @@ def is_coarse(source: Grid) -> bool:
 
 
 def icv(brain: np.ndarray) -> float:
-    """Intracranial volume estimate (mL): the brain-extraction mask on the 1 mm conformed grid."""
+    """The brain-extraction mask's volume (mL) on the 1 mm conformed grid (the eTIV's fallback)."""
     return float(brain.sum()) * CONFORMED_VOXEL_ML
+
+
+def intracranial(conformed: np.ndarray, brain: np.ndarray, grid: Grid) -> Intracranial:
+    """The eTIV (:mod:`.etiv`), or the brain-mask volume when the registration fails."""
+    found = etiv.estimate(conformed, brain, grid)
+    if found is None:
+        return Intracranial(icv(brain), "brain mask")
+    return Intracranial(found.ml, "eTIV")
+
+
+@dataclass(frozen=True)
+class Segmented:
+    segmentation: BrainSegmentation
+    regions: np.ndarray  # the 10-region map on the conformed grid
+    source: Grid
+    grid: Grid
+    icv: Intracranial
 
 
 def _features(series: Series, subject: str, volumes: dict[int, float], icv_ml: float) -> RegionalFeatures:
