@@ -187,3 +187,13 @@ def _items(ds: object) -> list:
         found.append(item)
         found.extend(_items(item))
     return found
+
+
+def test_registry_checks_the_params_at_start(tmp_path: Path) -> None:
+    from inference.registry import check_params
+
+    check_params("atrophy", {"atrophy_centile": 5, "norms": "brainchart"})
+    with pytest.raises(ConfigError, match=r"params\.atrophy_centile: must be > 0 and <= 50"):
+        check_params("atrophy", {"atrophy_centile": 75})
+    with pytest.raises(ConfigError, match=r"params\.calibration: .*cannot read"):
+        check_params("atrophy", {"calibration": str(tmp_path / "missing.json")})

@@ -1,35 +1,28 @@
-"""The ``atrophy`` pipeline: 10 regional volumes and atrophy flags on a 3D T1 brain MRI (seed 004).
+"""The ``atrophy`` pipeline: 10 regional volumes with centiles against lifespan norms, 3D T1 MRI (seed 004).
 
 Steps: the source volume is resampled to the conformed 1 mm 256^3 LIA grid (:mod:`.conform`), skull-stripped
 with deepbet (:mod:`.brain_extraction`) or brainchop's MindGrab, parcellated with brainchop's 104-label
 MeshNet (:mod:`.segment`; N4 bias correction before the parcellation, and an unsharp mask when the source is
 coarser than 1.5 mm, :mod:`.intensity`), the Desikan-Killiany parcels grouped into the paper's 10 regions
-(:mod:`.regions`), volumes measured on the 1 mm grid (mL) with their fraction of the intracranial volume
-estimate, and each region compared with age/sex(/ICV) reference ranges (:mod:`.norms`: CentileBrain for
-the hippocampus, approximate for the lobes) when Patient's Age and Sex are present and the source is not
-coarse (below). The 10-region map is
-brought back onto the source voxels (nearest neighbour) for the SEG.
+(:mod:`.regions`), volumes measured on the 1 mm grid (mL), the eTIV by atlas scaling (:mod:`.etiv`), and
+each region compared with its norm for age and sex (:mod:`.reference`: BrainChart for the lobes,
+CentileBrain for the hippocampus; a site table and a site calibration when configured) as median,
+centile, z and an evaluation (:mod:`.assessment`). The 10-region map is brought back onto the source
+voxels (nearest neighbour) for the SEG.
 
 Outputs (through the shared writers): SEG with 10 segments (SCT lobe / hippocampus codes with laterality),
-SR with one group per region (volume, % of ICV, atrophy present/absent), the ICV estimate, and the SC
-summary. The dementia / MCI / normal class is not derived from the norms (see :mod:`.norms`): it is
-reported only when a head trained by ``dicom-node train atrophy`` is configured
-(``pipelines.atrophy.params.head: /path/to/head-bundle``, see :mod:`.head`).
+SR with one group per region (volume, % of ICV, median, centile, z, "Normality"), the eTIV, notes (the
+references, the number of regions tested, the calibration), and the SC summary. The dementia / MCI /
+normal class is not derived from the norms: it is reported only when a head trained by ``dicom-node train
+atrophy`` is configured (``pipelines.atrophy.params.head``, see :mod:`.head`).
 
-Atrophy is "not assessed" (no present/absent evaluation in the SR, no annotation codes; volumes and % of
-ICV are still reported, and the summary says why) when the parcellation fails its sanity check, when
-Patient's Age or Sex is missing, or when the source voxels are coarser than
-:data:`.intensity.COARSE_SPACING_MM` (1.5 mm) on any axis: the 1 mm-trained model under-segments cortex
-and hippocampi of an upsampled coarse source (on the 2 mm Siemens XA30 T1 of a healthy 31-year-old, 8 of
-10 regions came out "atrophic"), so a flag there is known to be unreliable and is not emitted.
+Regions are "not assessed" (Normality "Not Evaluated" with a coded reason; volumes and % of ICV are still
+reported) when the norms are off, the parcellation fails its sanity check, Patient's Age or Sex is
+missing, or the source voxels are coarser than :data:`.intensity.COARSE_SPACING_MM` (1.5 mm) on any axis:
+the 1 mm-trained model under-segments cortex and hippocampi of an upsampled coarse source (on the 2 mm
+Siemens XA30 T1 of a healthy 31-year-old, 7 of 10 regions came out below the 2.5th centile).
 
-Options (``pipelines.atrophy.params``): ``head`` (above); ``brain_extractor``: ``auto`` (default: deepbet
-when its weights are installed, ``pip install --no-deps deepbet==1.0.2``, else MindGrab with a warning),
-``deepbet`` (an error when not installed) or ``mindgrab``; ``assess_coarse``: ``false`` (default) or
-``true`` to flag atrophy on coarse sources anyway (unreliable, biased towards "atrophy"; the summary says
-so); ``norms_table``: a CSV of the site's own reference ranges (% of ICV by structure, side, sex and age
-band, with its source), used in place of the built-in ones for the regions and ages it covers and checked
-when the pipeline is constructed (:mod:`.norms_table`).
+Options (``pipelines.atrophy.params``): see :mod:`.params`.
 """
 
 from __future__ import annotations
