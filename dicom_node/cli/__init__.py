@@ -31,6 +31,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("infer", "inference.cli.infer"),
     ("train", "inference.cli.train"),
     ("evaluate", "inference.cli.evaluate"),
+    ("calibrate", "inference.cli.calibrate"),
 )
 
 
