@@ -36,10 +36,10 @@ from dicom_node.dispatch.photo_containment import (
 )
 from dicom_node.dispatch.pipeline_process import PipelineProcess
 from dicom_node.dispatch.study_context import collect_study_context, study_context_dir
+from dicom_node.dispatch.targets import Outgoing, send
 from dicom_node.errors import DeliveryError, DicomNodeError, PipelineError
 from dicom_node.ledger import Ledger
 from dicom_node.logsetup import get_logger
-from dicom_node.network.sender import Outgoing, send
 from dicom_node.storage import Storage
 
 log = get_logger("dicom_node.executor")

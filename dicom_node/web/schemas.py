@@ -166,6 +166,8 @@ class RuleTestOut(BaseModel):
 
 class DestinationOut(BaseModel):
     name: str
+    type: str = "dimse"
+    storage_commitment: bool = False
     host: str
     port: int
     ae_title: str
