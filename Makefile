@@ -11,6 +11,8 @@ PIP_LINKS := $(if $(wildcard $(WHEELS)),--find-links $(WHEELS),)
 # Redis (Celery broker) and PostgreSQL (shared ledger) for the scale-out tests, started on loopback by them.
 SYSTEM_TOOLS := storescu:dcmtk dciodvfy:dicom3tools Orthanc:orthanc chromium:chromium openssl:openssl \
 	redis-server:redis-server pg_ctlcluster:postgresql
+# Debian packages known by a file rather than a command: Orthanc's DICOMweb plugin (STOW-RS/QIDO-RS tests)
+SYSTEM_FILES := /usr/share/orthanc/plugins/libOrthancDicomWeb.so:orthanc-dicomweb
 
 .PHONY: all venv system-deps demo test lint typecheck pytest bench clean
 
@@ -33,6 +35,10 @@ system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
 	  cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	for pair in $(SYSTEM_FILES); do \
+	  file=$${pair%%:*}; pkg=$${pair##*:}; \
+	  test -e $$file || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \

@@ -131,6 +131,7 @@ def _destination_type(value: Any) -> str:
     return str(getattr(value, "type", "dimse"))
 
 
+DESTINATION_TYPES = ("dimse", "dicomweb")
 AnyDestination = Annotated[
     Annotated[DestinationConfig, Tag("dimse")] | Annotated[DicomWebDestinationConfig, Tag("dicomweb")],
     Discriminator(_destination_type),
@@ -309,7 +310,10 @@ class Config(_Strict):
 def _format_validation_error(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
-        path = ".".join(str(p) for p in item["loc"]) or "<root>"
+        loc = list(item["loc"])
+        if len(loc) > 2 and loc[0] == "destinations" and loc[2] in DESTINATION_TYPES:
+            del loc[2]  # the union's tag (the destination's type) is not a key the user wrote
+        path = ".".join(str(p) for p in loc) or "<root>"
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"{path}: {message}")
     return "; ".join(lines)
