@@ -122,7 +122,7 @@ def job_log_lines(log_file: Path | None, job_id: int, limit: int = 200) -> list[
 
 def destinations(parts: WebParts) -> list[dict[str, Any]]:
     stats = queries.delivery_stats(parts.ledger)
-    empty = {"attempts": 0, "failures": 0, "delivered": 0, "pending": 0}
+    empty = {"attempts": 0, "failures": 0, "delivered": 0, "pending": 0, "committed": 0}
     return [
         {"name": name, **_address(dest, parts.config.node.ae_title), **stats.get(name, empty)}
         for name, dest in sorted(parts.config.destinations.items())
