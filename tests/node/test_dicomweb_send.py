@@ -17,6 +17,7 @@ from dicom_node.network.sender import Outgoing, send
 from dicom_node.node import Node
 from dicom_node.samples import KOREAN_PATIENT, Patient, ct_series
 from dicom_node.web import WebServer, create_app
+from dicom_node.web.actions import echo
 from tests.support.orthanc import Orthanc
 from tests.support.pki import make_pki
 from tests.support.ports import wait_for
@@ -83,6 +84,8 @@ def test_stow_in_pipeline_stow_out_to_orthanc(
         rules=[{"name": "qc", "match": {"Modality": "CT"}, "pipeline": "qc", "send_to": ["archive"]}],
     )
     web = web_for(node)
+    probe = echo(node.config.destinations["archive"], "AI_NODE")  # the dashboard's echo: a QIDO-RS query
+    assert probe.ok and "QIDO-RS HTTP 200" in probe.message
     assert len(_stow(web, files, tmp_path)) == len(files)
     wait_for(
         lambda: _job_states(node) == ["delivered"], timeout=120, what=f"delivery; now {_job_states(node)}"

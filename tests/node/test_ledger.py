@@ -171,6 +171,7 @@ def test_web_read_models(ledger_url: str) -> None:
         "failures": 0,
         "delivered": 0,
         "pending": 1,
+        "committed": 0,
     }
     assert queries.failed_delivery_rounds(ledger, ["pacs_1", "pacs"]) == {"pacs_1": 1, "pacs": 0}
     assert queries.queue_depth(ledger)["produced"] == 1
