@@ -65,9 +65,16 @@ class PartWriter:
     """Writes the parts of one body into ``folder`` as hidden temporary files (see :func:`temp_path`)."""
 
     def __init__(
-        self, boundary: str, folder: Path, default_type: str, accepted_type: str, max_part_bytes: int
+        self,
+        boundary: str,
+        folder: Path,
+        default_type: str,
+        accepted_type: str,
+        max_part_bytes: int,
+        prefix: str = "stow-part",
     ) -> None:
         self.folder = folder
+        self.prefix = prefix
         self.default_type = default_type.lower()
         self.accepted_type = accepted_type.lower()
         self.max_part_bytes = max_part_bytes
@@ -169,7 +176,7 @@ class PartWriter:
         current.part.content_type = media
         if media != self.accepted_type:
             return  # not written: fails alone
-        path = temp_path(self.folder / f"stow-part-{current.part.index}")
+        path = temp_path(self.folder / f"{self.prefix}-{current.part.index}")
         current.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         current.part.path = path
 
