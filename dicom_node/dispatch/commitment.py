@@ -1,12 +1,13 @@
 """The storage-commitment step of a delivery (destinations with ``storage_commitment: true``).
 
 Called by the job runner after each sending round. For every commitment destination of the job: requests
-that got no report within ``commitment_timeout_s`` are forgotten (asked again); objects sent in an
-*earlier* round and not yet asked about are named in one new request (N-ACTION, a new Transaction UID,
-recorded before it goes out). Objects sent in this round are asked about in the next round, which the
-runner makes due at once: the archive gets a moment to index them, and each round does one thing.
-The job is delivered only when every object of these destinations is committed; an object the archive
-reports as failed goes back to ``pending`` and is sent again, up to ``dispatch.max_attempts`` sends.
+that got no report within ``commitment_timeout_s`` are forgotten (asked again), and count as a failed
+attempt of the job, so an archive that never reports fails the job after ``dispatch.max_attempts``;
+objects sent in an *earlier* round and not yet asked about are named in one new request (N-ACTION, a new
+Transaction UID, recorded before it goes out). Objects sent in this round are asked about in the next
+round, which the runner makes due at once: the archive gets a moment to index them, and each round does
+one thing. The job is delivered only when every object of these destinations is committed; an object the
+archive reports as failed goes back to ``pending`` and is sent again, up to ``dispatch.max_attempts``.
 """
 
 from __future__ import annotations
@@ -70,7 +71,10 @@ class Commitments:
         result = CommitmentRound()
         timeouts = []
         for name, destination in self.destinations(job_id).items():
-            self.ledger.commitment_overdue(job_id, name, destination.commitment_timeout_s)
+            if self.ledger.commitment_overdue(job_id, name, destination.commitment_timeout_s):
+                result.problems.append(
+                    f"{name}: no storage commitment report within {destination.commitment_timeout_s:g} s"
+                )
             rows = self.ledger.deliveries(job_id)
             mine = [r for r in rows if r["destination"] == name]
             if any(

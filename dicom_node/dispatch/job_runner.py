@@ -289,6 +289,7 @@ class JobRunner:
             bound.info("sent", destination=name, objects=len(objects), refused=refused)
         commit = self.commitments.advance(job["id"], round_started, bound)
         problems += commit.problems
+        attempted = attempted or bool(commit.problems)  # a refused or unanswered request is an attempt
         if commit.exhausted:
             reason = f"{', '.join(commit.exhausted)}: not committed after {dispatch.max_attempts} sends"
             self.ledger.job_failed(job["id"], owner, reason)

@@ -111,6 +111,8 @@ def request_commitment(
         status, _ = assoc.send_n_action(
             request, REQUEST_COMMITMENT, StorageCommitmentPushModel, StorageCommitmentPushModelInstance
         )
+    except (ValueError, RuntimeError) as exc:  # e.g. the archive accepted no Storage Commitment context
+        raise DeliveryError(f"storage commitment request to {destination.ae_title} failed: {exc}") from None
     finally:
         if assoc.is_established:
             assoc.release()

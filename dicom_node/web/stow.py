@@ -192,8 +192,8 @@ async def _store(request: Request, study: str | None) -> Response:
             received += len(chunk)
             if received > limit:
                 raise _TooLarge
-            for part in writer.feed(chunk):
-                outcomes.append(await run_in_threadpool(store_part, ingestor, part, client, study))
+            # parsing writes and fsyncs files: off the event loop, as the storing of each finished part
+            outcomes += await run_in_threadpool(_feed, writer, chunk, ingestor, client, study)
         writer.close()
         if not outcomes:
             raise MultipartError("the body has no parts")
@@ -212,6 +212,12 @@ async def _store(request: Request, study: str | None) -> Response:
     for outcome in failed:
         log.warning("stow_instance_failed", client=client, reason=f"0x{outcome.failure:04X} {outcome.reason}")
     return _answer(outcomes)
+
+
+def _feed(
+    writer: PartWriter, chunk: bytes, ingestor: Ingestor, client: str, study: str | None
+) -> list[Outcome]:
+    return [store_part(ingestor, part, client, study) for part in writer.feed(chunk)]
 
 
 def _refused(code: int, reason: str, outcomes: list[Outcome], client: str) -> Response:

@@ -16,7 +16,7 @@ from dicom_node.web import create_app
 from tests.support.dcmtk import storescu
 from tests.support.node import make_config
 from tests.support.orthanc import Orthanc
-from tests.support.ports import wait_for
+from tests.support.ports import free_port, wait_for
 
 
 def _destination(orthanc: Orthanc) -> dict[str, Any]:
@@ -132,3 +132,28 @@ def test_object_deleted_before_the_request_is_reported_failed_and_sent_again(
     resent = {d["sop_instance_uid"]: d["attempts"] for d in node.ledger.deliveries(job_id)}
     assert resent[victim] == 2 and all(n == 1 for uid, n in resent.items() if uid != victim)
     pipelines.kill()
+
+
+def test_an_archive_that_never_commits_fails_the_job_with_the_reason(
+    start_node: Callable[..., Node], orthanc: Orthanc, ct_files: list[Path]
+) -> None:
+    destination = _destination(orthanc)
+    destination["pacs"]["commitment_timeout_s"] = 1
+    orthanc.add_modality("lost", "UNKNOWN_NODE", free_port())  # Orthanc's reports go where nobody listens
+    node = start_node(
+        node={"ae_title": "UNKNOWN_NODE"},
+        destinations=destination,
+        rules=RULES,
+        dispatch={"max_attempts": 2, "backoff_initial_s": 0.2, "backoff_max_s": 0.5},
+    )
+    assert storescu(node.port or 0, ct_files, aec="UNKNOWN_NODE").returncode == 0
+    wait_for(
+        lambda: [j["state"] for j in node.ledger.list_jobs()] == ["failed"],
+        timeout=60,
+        what="the job to fail",
+    )
+    job = node.ledger.list_jobs()[0]
+    assert "no storage commitment report within 1 s" in str(job["error"])
+    deliveries = node.ledger.deliveries(int(job["id"]))
+    assert all(d["state"] == "delivered" and d["commitment"] != "committed" for d in deliveries)
+    assert node.ledger.counts()["objects_committed"] == 0
