@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from pydicom import dcmread
 
+from dicom_node.cli import main
 from dicom_node.dispatch.pipeline_process import PipelineProcess
 from dicom_node.node import Node
 from dicom_node.web import create_app
@@ -40,7 +42,11 @@ def _uids(files: list[Path]) -> set[str]:
 
 
 def test_every_delivered_object_ends_committed(
-    start_node: Callable[..., Node], orthanc: Orthanc, ct_files: list[Path]
+    start_node: Callable[..., Node],
+    orthanc: Orthanc,
+    ct_files: list[Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     node = start_node(destinations=_destination(orthanc), rules=RULES)
     assert node.port is not None
@@ -67,6 +73,13 @@ def test_every_delivered_object_ends_committed(
         metrics = client.get("/metrics").text
         assert f'dicom_node_objects_committed_total{{destination="pacs"}} {float(len(ct_files))}' in metrics
         assert "Committed" in client.get("/destinations").text
+    config = tmp_path / "node.yaml"  # `dicom-node jobs JOB_ID` on the same ledger
+    config.write_text(yaml.safe_dump({"storage": {"path": str(node.storage.root)}}))
+    capsys.readouterr()
+    assert main(["jobs", str(job_id), "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert f"outputs: {len(ct_files)}, sent {len(ct_files)}, committed {len(ct_files)}" in out
+    assert out.count("commitment=committed") == len(ct_files)
 
 
 @pytest.fixture
