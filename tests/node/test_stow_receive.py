@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 
+from dicom_node.errors import ConfigError
 from dicom_node.node import Node
 from dicom_node.samples import Patient, ct_series, mr_series
 from dicom_node.web import WebServer, create_app
@@ -245,3 +246,36 @@ def test_disabled_stow_is_forbidden(tmp_path: Path) -> None:
         )
     node.ingestor.close()
     assert answer.status_code == 403 and "disabled" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("web", "message"),
+    [
+        ({"stow": {"enabled": True}}, "web.stow: clients: STOW-RS needs at least one client"),
+        ({"stow": {"clients": [{"name": "X"}]}}, "exactly one of token_file or client_certificate"),
+        (
+            {"stow": {"clients": [{"name": "X", "client_certificate": True}]}},
+            "client_certificate needs web.tls with ca and require_client_cert",
+        ),
+        ({"stow": {"clients": [{"name": "BAD\\AE", "token_file": "t"}]}}, "an AE title is"),
+    ],
+)
+def test_stow_configuration_errors_name_the_key(tmp_path: Path, web: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        make_config(tmp_path, web=web)
+    assert message in str(caught.value)
+
+
+def test_short_or_missing_token_files_stop_the_web_app(tmp_path: Path) -> None:
+    short = tmp_path / "short.token"
+    short.write_text("too-short")
+    for path, reason in ((short, "at least 16 characters"), (tmp_path / "missing", "cannot read")):
+        node = Node(
+            make_config(
+                tmp_path / f"node-{path.name}",
+                web={"stow": {"clients": [{"name": "X", "token_file": str(path)}]}},
+            )
+        )
+        with pytest.raises(ConfigError, match=reason):
+            create_app(node)
+        node.ingestor.close()
