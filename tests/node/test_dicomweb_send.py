@@ -18,7 +18,8 @@ from dicom_node.node import Node
 from dicom_node.samples import KOREAN_PATIENT, Patient, ct_series
 from dicom_node.web import WebServer, create_app
 from dicom_node.web.actions import echo
-from tests.support.orthanc import Orthanc
+from tests.support.dcmtk import storescu
+from tests.support.orthanc import Orthanc, stow_from_orthanc
 from tests.support.pki import make_pki
 from tests.support.ports import wait_for
 from tests.support.stow import curl, ledger_instances, multipart_body, stored_uids
@@ -173,3 +174,18 @@ def test_per_instance_outcomes_of_a_partial_answer(tmp_path: Path) -> None:
     assert outcomes[2].accepted and outcomes[2].status == 0xB000
     assert not outcomes[1].accepted and outcomes[1].status == 0xA700 and "0xA700" in str(outcomes[1].error)
     assert not outcomes[3].accepted and outcomes[3].status is None  # not in the answer: re-sent later
+
+
+def test_orthanc_as_a_stow_rs_client_into_the_node(
+    start_node: Callable[..., Node], web_for: Callable[..., WebServer], orthanc: Orthanc, tmp_path: Path
+) -> None:
+    """A third-party STOW-RS client: Orthanc's DICOMweb plugin sends a study to the node."""
+    files = ct_series(tmp_path / "ct", Patient(name="FROM^ORTHANC"), slices=4, size=32)
+    assert storescu(orthanc.dicom_port, files, aec=orthanc.ae_title).returncode == 0
+    node = start_node(web=_stow_section(tmp_path / "secrets"))
+    web = web_for(node)
+    studies = orthanc.get("/studies")
+    stow_from_orthanc(orthanc, f"{web.url}/dicom-web", TOKEN, studies)
+    recorded = ledger_instances(node.ledger.engine)
+    assert set(recorded) == {str(dcmread(f, stop_before_pixels=True).SOPInstanceUID) for f in files}
+    assert {r["calling_ae"] for r in recorded.values()} == {"RIS_STOW"}

@@ -128,3 +128,12 @@ class Orthanc:
     def clear(self) -> None:
         for patient in self.get("/patients"):
             self._request("DELETE", f"/patients/{patient}")
+
+
+def stow_from_orthanc(orthanc: Orthanc, url: str, token: str, resources: list[str]) -> Any:
+    """Orthanc's DICOMweb plugin as a STOW-RS client: register ``url`` as a server and send ``resources``
+    (Orthanc study/series/instance ids) there; returns Orthanc's answer."""
+    server = {"Url": url.rstrip("/") + "/", "HttpHeaders": {"Authorization": f"Bearer {token}"}}
+    orthanc._request("PUT", "/dicom-web/servers/node", json.dumps(server).encode())
+    body = json.dumps({"Resources": resources, "Synchronous": True}).encode()
+    return json.loads(orthanc._request("POST", "/dicom-web/servers/node/stow", body) or b"{}")
