@@ -1,9 +1,8 @@
 """Query/retrieve: find studies and series on an archive and fetch series into a folder.
 
 :class:`~dicom_node.query.base.QueryRetrieve` is the interface; :func:`query_retrieve` picks the
-implementation for a destination by its ``type`` (a registry, as for sending). Today: ``dicomweb``
-(QIDO-RS and WADO-RS, :mod:`dicom_node.query.dicomweb`). The DIMSE implementation (C-FIND with C-MOVE or
-C-GET) belongs behind the same interface.
+implementation for a destination by its ``type`` (a registry, as for sending): ``dicomweb`` (QIDO-RS and
+WADO-RS, :mod:`dicom_node.query.dicomweb`) and ``dimse`` (C-FIND and C-GET, :mod:`dicom_node.query.dimse`).
 """
 
 from __future__ import annotations
@@ -14,15 +13,19 @@ from typing import Any
 from dicom_node.config import AnyDestination
 from dicom_node.query.base import QueryError, QueryRetrieve
 from dicom_node.query.dicomweb import DicomWebQueryRetrieve
+from dicom_node.query.dimse import DimseQueryRetrieve
 
 __all__ = ["REGISTRY", "QueryError", "QueryRetrieve", "query_retrieve"]
 
-REGISTRY: dict[str, Callable[[Any], QueryRetrieve]] = {"dicomweb": DicomWebQueryRetrieve}
+REGISTRY: dict[str, Callable[[Any, str], QueryRetrieve]] = {
+    "dicomweb": lambda destination, _calling_ae: DicomWebQueryRetrieve(destination),
+    "dimse": DimseQueryRetrieve,
+}
 
 
-def query_retrieve(destination: AnyDestination) -> QueryRetrieve:
-    """The query/retrieve client for ``destination``; raises :class:`QueryError` for a kind without one."""
+def query_retrieve(destination: AnyDestination, calling_ae: str = "AI_NODE") -> QueryRetrieve:
+    """The query/retrieve client for ``destination`` (``calling_ae``: the node's AE title, for DIMSE)."""
     factory = REGISTRY.get(destination.type)
     if factory is None:
-        raise QueryError(f"no query/retrieve for {destination.type} destinations yet")
-    return factory(destination)
+        raise QueryError(f"no query/retrieve for {destination.type} destinations")
+    return factory(destination, calling_ae)

@@ -1,4 +1,4 @@
-"""QIDO-RS / WADO-RS behind the query/retrieve interface, against a real Orthanc (DICOMweb plugin)."""
+"""The query/retrieve interface against a real Orthanc: QIDO-RS / WADO-RS and C-FIND / C-GET."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from dicom_node.dispatch.targets.dicomweb import send
 from dicom_node.network.sender import Outgoing
 from dicom_node.query import QueryError, query_retrieve
 from dicom_node.samples import Patient, ct_series
+from tests.support.dcmtk import storescu
 from tests.support.orthanc import Orthanc
+from tests.support.ports import free_port
 
 
 def test_find_and_retrieve_a_series_over_dicomweb(orthanc: Orthanc, tmp_path: Path) -> None:
@@ -47,10 +49,36 @@ def test_find_and_retrieve_a_series_over_dicomweb(orthanc: Orthanc, tmp_path: Pa
         qr.retrieve_series("../../system", "1.2", tmp_path / "none")
 
 
-def test_unreachable_archive_and_dimse_destinations() -> None:
+def test_the_same_interface_over_dimse(orthanc: Orthanc, tmp_path: Path) -> None:
+    """C-FIND and C-GET behind the same interface, against the same Orthanc."""
+    files = ct_series(tmp_path / "ct", Patient(name="DIMSE^QUERY", patient_id="CFIND-1"), slices=3, size=16)
+    assert storescu(orthanc.dicom_port, files, aec=orthanc.ae_title).returncode == 0
+    source = dcmread(files[0], stop_before_pixels=True)
+    pacs = DestinationConfig(
+        host="127.0.0.1", port=orthanc.dicom_port, ae_title=orthanc.ae_title, timeout_s=10
+    )
+    orthanc.add_modality("qr", "QR_NODE", free_port())  # Orthanc answers C-FIND/C-GET to known peers only
+    qr = query_retrieve(pacs, "QR_NODE")
+    assert [str(s.StudyInstanceUID) for s in qr.find_studies({"PatientID": "CFIND-1"})] == [
+        str(source.StudyInstanceUID)
+    ]
+    assert qr.find_studies({"PatientID": "NOBODY"}) == []
+    series = qr.find_series(str(source.StudyInstanceUID), {"Modality": "CT"})
+    assert [str(s.SeriesInstanceUID) for s in series] == [str(source.SeriesInstanceUID)]
+    fetched = qr.retrieve_series(
+        str(source.StudyInstanceUID), str(source.SeriesInstanceUID), tmp_path / "got"
+    )
+    originals = {str(dcmread(f).SOPInstanceUID): dcmread(f) for f in files}
+    assert sorted(p.name for p in fetched) == sorted(f"{uid}.dcm" for uid in originals)
+    for path in fetched:
+        ds = dcmread(path)
+        assert ds.PixelData == originals[str(ds.SOPInstanceUID)].PixelData
+
+
+def test_unreachable_archives_raise_query_errors() -> None:
     gone = DicomWebDestinationConfig(type="dicomweb", url="http://127.0.0.1:9/dicom-web", timeout_s=2)
     with pytest.raises(QueryError, match="QIDO-RS"):
         query_retrieve(gone).find_studies({"PatientID": "X"})
-    dimse = DestinationConfig(host="127.0.0.1", port=104, ae_title="PACS")
-    with pytest.raises(QueryError, match="dimse"):
-        query_retrieve(dimse)
+    nobody = DestinationConfig(host="127.0.0.1", port=free_port(), ae_title="PACS", timeout_s=2)
+    with pytest.raises(QueryError, match="association"):
+        query_retrieve(nobody).find_studies({"PatientID": "X"})
