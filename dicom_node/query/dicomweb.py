@@ -22,9 +22,9 @@ from dicom_node.config import DicomWebDestinationConfig
 from dicom_node.dispatch.targets.dicomweb import client
 from dicom_node.errors import InvalidDatasetError
 from dicom_node.ingest import parse_header_file
+from dicom_node.multipart import MultipartError, PartWriter, boundary_of
 from dicom_node.query.base import QueryError
 from dicom_node.storage import safe_name
-from dicom_node.web.multipart import MultipartError, PartWriter, boundary_of
 
 DICOM = "application/dicom"
 DICOM_JSON = "application/dicom+json"

@@ -39,9 +39,9 @@ from starlette.requests import ClientDisconnect
 from dicom_node.errors import InvalidDatasetError, StorageFullError
 from dicom_node.ingest import Ingestor, parse_header_file
 from dicom_node.logsetup import get_logger
+from dicom_node.multipart import MultipartError, Part, PartWriter, boundary_of
 from dicom_node.network.receiver import store_status
 from dicom_node.web.context import WebParts
-from dicom_node.web.multipart import MultipartError, Part, PartWriter, boundary_of
 from dicom_node.web.stow_auth import StowGate
 
 log = get_logger("dicom_node.stow")
