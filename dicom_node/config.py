@@ -9,18 +9,16 @@ with a :class:`~dicom_node.errors.ConfigError` that names the key path and the r
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -28,33 +26,12 @@ from pydantic import (
 )
 
 from anonymizer.settings import AnonymizerSettings
+from dicom_node.config_dicomweb import DicomWebDestinationConfig, StowConfig
+from dicom_node.config_types import AETitle, TLSConfig, _Strict
 from dicom_node.errors import ConfigError
 from dicom_node.routing.conditions import parse_condition
 
 ENV_PREFIX = "DICOM_NODE__"
-_AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # 16 chars, no backslash or control chars
-
-
-def _check_ae_title(value: str) -> str:
-    if not _AE_TITLE.match(value) or not value.strip():
-        raise ValueError("an AE title is 1-16 printable characters without a backslash")
-    return value.strip()
-
-
-AETitle = Annotated[str, AfterValidator(_check_ae_title)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
-
-class TLSConfig(_Strict):
-    """DICOM TLS (PS3.15 Annex B). Paths to PEM files."""
-
-    cert: Path
-    key: Path
-    ca: Path | None = Field(default=None, description="CA bundle to verify the peer; None = no verify")
-    require_client_cert: bool = False
 
 
 class AllowedPeer(_Strict):
@@ -124,6 +101,9 @@ class SeriesConfig(_Strict):
 
 
 class DestinationConfig(_Strict):
+    """A DIMSE archive (C-STORE; optionally Storage Commitment)."""
+
+    type: Literal["dimse"] = "dimse"
     host: str
     port: int = Field(ge=1, le=65535)
     ae_title: AETitle
@@ -135,6 +115,27 @@ class DestinationConfig(_Strict):
         description="calling AE titles this destination stands for as the source of a series (besides its "
         "own ae_title): outputs that show the source's pixels (photographs) go back only to the source",
     )
+    storage_commitment: bool = Field(
+        default=False,
+        description="after sending, request Storage Commitment (N-ACTION) and count an object delivered "
+        "only once the archive reports it committed (N-EVENT-REPORT to this node's SCP)",
+    )
+    commitment_timeout_s: float = Field(
+        default=300, gt=0, description="no report this long after a request: ask again"
+    )
+
+
+def _destination_type(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("type", "dimse"))
+    return str(getattr(value, "type", "dimse"))
+
+
+DESTINATION_TYPES = ("dimse", "dicomweb")
+AnyDestination = Annotated[
+    Annotated[DestinationConfig, Tag("dimse")] | Annotated[DicomWebDestinationConfig, Tag("dicomweb")],
+    Discriminator(_destination_type),
+]
 
 
 class RuleConfig(_Strict):
@@ -241,6 +242,18 @@ class WebConfig(_Strict):
     users: dict[str, SecretStr] = Field(
         default_factory=dict, description="login name -> argon2 or bcrypt password hash (never a password)"
     )
+    tls: TLSConfig | None = Field(default=None, description="serve https (PEM files)")
+    stow: StowConfig = Field(default_factory=StowConfig)
+
+    @model_validator(mode="after")
+    def _certificate_clients(self) -> WebConfig:
+        if any(c.client_certificate for c in self.stow.clients) and not (
+            self.tls and self.tls.require_client_cert and self.tls.ca
+        ):
+            raise ValueError(
+                "stow.clients: client_certificate needs web.tls with ca and require_client_cert: true"
+            )
+        return self
 
     @field_validator("tokens")
     @classmethod
@@ -263,7 +276,7 @@ class Config(_Strict):
     node: NodeConfig = Field(default_factory=NodeConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     series: SeriesConfig = Field(default_factory=SeriesConfig)
-    destinations: dict[str, DestinationConfig] = Field(default_factory=dict)
+    destinations: dict[str, AnyDestination] = Field(default_factory=dict)
     rules: list[RuleConfig] = Field(default_factory=list)
     pipelines: dict[str, PipelineSettings] = Field(default_factory=dict)
     anonymizer: AnonymizerSettings = Field(default_factory=AnonymizerSettings)
@@ -297,7 +310,10 @@ class Config(_Strict):
 def _format_validation_error(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
-        path = ".".join(str(p) for p in item["loc"]) or "<root>"
+        loc = list(item["loc"])
+        if len(loc) > 2 and loc[0] == "destinations" and loc[2] in DESTINATION_TYPES:
+            del loc[2]  # the union's tag (the destination's type) is not a key the user wrote
+        path = ".".join(str(p) for p in loc) or "<root>"
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"{path}: {message}")
     return "; ".join(lines)

@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
@@ -70,8 +72,20 @@ def parse_header(encoded: bytes) -> Header:
         raise InvalidDatasetError(f"cannot parse the dataset: {type(exc).__name__}: {exc}") from exc
 
 
-def _parse_header(encoded: bytes) -> Header:
-    ds: Dataset = dcmread(io.BytesIO(encoded), stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+def parse_header_file(path: Path) -> Header:
+    """:func:`parse_header` for a Part 10 file on disk (read up to the pixel data only)."""
+    try:
+        with path.open("rb") as stream:
+            return _parse_header(stream)
+    except InvalidDatasetError:
+        raise
+    except Exception as exc:  # untrusted bytes, as above
+        raise InvalidDatasetError(f"cannot parse the dataset: {type(exc).__name__}: {exc}") from exc
+
+
+def _parse_header(encoded: bytes | BinaryIO) -> Header:
+    source = io.BytesIO(encoded) if isinstance(encoded, bytes) else encoded
+    ds: Dataset = dcmread(source, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
     uids = {}
     for keyword in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
         value = str(ds.get(keyword, "") or "").strip()
@@ -137,6 +151,20 @@ class Ingestor:
             header.study_instance_uid, header.series_instance_uid, header.sop_instance_uid
         )
         self.storage.sync_dirs(self.storage.write_atomic(path, encoded))
+        return self._record(header, path, len(encoded), calling_ae)
+
+    def store_file(self, tmp: Path, header: Header, size: int, calling_ae: str) -> IngestResult:
+        """Store a Part 10 file already written and fsynced at ``tmp`` (a temporary name in the spool,
+        from :func:`~dicom_node.storage.temp_path`) whose header is ``header`` (:func:`parse_header_file`):
+        moved to its place, its folders fsynced, recorded; returns once durable and recorded."""
+        self.storage.check_room(0)  # its bytes are already on the disk
+        path = self.storage.instance_path(
+            header.study_instance_uid, header.series_instance_uid, header.sop_instance_uid
+        )
+        self.storage.sync_dirs(self.storage.adopt(tmp, path))
+        return self._record(header, path, size, calling_ae)
+
+    def _record(self, header: Header, path: Path, size: int, calling_ae: str) -> IngestResult:
         record = InstanceRecord(
             sop_instance_uid=header.sop_instance_uid,
             sop_class_uid=header.sop_class_uid,
@@ -144,7 +172,7 @@ class Ingestor:
             study_instance_uid=header.study_instance_uid,
             transfer_syntax_uid=header.transfer_syntax_uid,
             path=self.storage.relative_instance(path),
-            size_bytes=len(encoded),
+            size_bytes=size,
             frames=header.frames,
             calling_ae=calling_ae[:16],
             modality=header.modality,

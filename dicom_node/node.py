@@ -20,6 +20,7 @@ from dicom_node.errors import ConfigError
 from dicom_node.ingest import Ingestor
 from dicom_node.ledger import Ledger, open_ledger
 from dicom_node.logsetup import get_logger
+from dicom_node.network.commitment import CommitmentReports
 from dicom_node.network.receiver import Receiver
 from dicom_node.routing.rules import Rule, compile_rules, evaluate
 from dicom_node.storage import Storage
@@ -92,7 +93,8 @@ class Node:
             self.dispatcher = CeleryDispatcher(config, self.ledger)
         self._route_now = threading.Event()
         self.ingestor = Ingestor(self.storage, self.ledger, on_complete=self._route_now.set)
-        self.receiver = Receiver(config.node, self.storage, self.ingestor)
+        self.commitment_reports = CommitmentReports(self.ledger, wake=self.executor.wake)
+        self.receiver = Receiver(config.node, self.storage, self.ingestor, self.commitment_reports.handle)
         self._stop = threading.Event()
         self._scheduler: threading.Thread | None = None
         self.port: int | None = None

@@ -196,6 +196,24 @@ class Storage:
             raise StorageError(f"cannot write into {self.relative(path.parent)}") from None
         return {path.parent} | created
 
+    def adopt(self, tmp: Path, path: Path) -> set[Path]:
+        """Move a complete, fsynced temporary file (same file system) to ``path``; as :meth:`write_atomic`,
+        returns the folders to fsync. Used for uploads streamed to disk (STOW-RS) instead of held in memory.
+        """
+        created: set[Path] = set()
+        folder = path.parent
+        while not folder.exists() and folder != self.root:
+            created.add(folder.parent)
+            folder = folder.parent
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, path)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFullError(f"no space left on {self.root}") from exc
+            raise StorageError(f"cannot write into {self.relative(path.parent)}") from exc
+        return {path.parent, tmp.parent} | created
+
     def sync_dirs(self, folders: set[Path]) -> None:
         """fsync folders so that renames inside them survive a crash (also their new parents)."""
         if not self.fsync:

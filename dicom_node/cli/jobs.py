@@ -49,9 +49,15 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {job['error']}")
         for event in ledger.job_events(args.job_id):
             print(f"  {_when(event['ts'])}  {event['level']:7} {event['kind']:10} {event['message']}")
-        for d in ledger.deliveries(args.job_id):
+        deliveries = ledger.deliveries(args.job_id)
+        sent = sum(d["state"] == "delivered" for d in deliveries)
+        committed = sum(d["commitment"] == "committed" for d in deliveries)
+        print(f"outputs: {len(deliveries)}, sent {sent}, committed {committed} (storage commitment)")
+        for d in deliveries:
             status = f"0x{d['last_status']:04X}" if d["last_status"] is not None else "-"
-            print(f"  -> {d['destination']:12} {d['state']:9} status={status} {d['sop_instance_uid']}")
+            commitment = f" commitment={d['commitment']}" if d["commitment"] else ""
+            uid = d["sop_instance_uid"]
+            print(f"  -> {d['destination']:12} {d['state']:9} status={status}{commitment} {uid}")
         return 0
     rows = ledger.list_jobs(state=args.state, limit=args.limit)
     if args.json:

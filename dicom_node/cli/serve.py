@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if config.web.enabled and not args.no_web:
         from dicom_node.web import WebServer, create_app
 
-        web = WebServer(create_app(node), config.web.bind, config.web.port)
+        web = WebServer(create_app(node), config.web.bind, config.web.port, config.web.tls)
         try:
             web.start()
         except DicomNodeError as exc:  # the DICOM service keeps running without its dashboard

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dicom_node.config import Config, build_config
+from dicom_node.config import Config, DestinationConfig, build_config
 from dicom_node.demo.real import REAL_RULES, real_inputs
 from dicom_node.network.sender import Outgoing, send
 from dicom_node.samples import KOREAN_PATIENT, Patient, ct_series, mr_series
@@ -87,7 +87,7 @@ def run_demo(workdir: Path, timeout_s: float = 300, real_data: Path | None = Non
         files = ct + mr + cr + real
         print(f"[2/4] sending {len(files)} instances to AI_NODE on port {node.port}")
         outcomes = send(
-            config.destinations["pacs"].model_copy(update={"port": node.port, "ae_title": "AI_NODE"}),
+            DestinationConfig(host="127.0.0.1", port=node.port or 0, ae_title="AI_NODE"),
             "MODALITY",
             [Outgoing(i, p, "") for i, p in enumerate(files)],
         )

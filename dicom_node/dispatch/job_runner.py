@@ -28,6 +28,7 @@ from sqlalchemy.engine import RowMapping
 
 from dicom_node.config import Config
 from dicom_node.dispatch.backoff import backoff_delay
+from dicom_node.dispatch.commitment import Commitments
 from dicom_node.dispatch.photo_containment import (
     never_source_destinations,
     plan_deliveries,
@@ -36,10 +37,10 @@ from dicom_node.dispatch.photo_containment import (
 )
 from dicom_node.dispatch.pipeline_process import PipelineProcess
 from dicom_node.dispatch.study_context import collect_study_context, study_context_dir
+from dicom_node.dispatch.targets import Outgoing, send
 from dicom_node.errors import DeliveryError, DicomNodeError, PipelineError
 from dicom_node.ledger import Ledger
 from dicom_node.logsetup import get_logger
-from dicom_node.network.sender import Outgoing, send
 from dicom_node.storage import Storage
 
 log = get_logger("dicom_node.executor")
@@ -92,6 +93,7 @@ class JobRunner:
         self._cooldown: dict[str, float] = {}
         self._destination_failures: dict[str, int] = {}
         self._gate = threading.Lock()  # worker threads share the cool-down state
+        self.commitments = Commitments(config, ledger)
         for rule, destination in never_source_destinations(config):
             log.warning(
                 "source_images_never_delivered",
@@ -235,6 +237,7 @@ class JobRunner:
             return 0.0
 
     def _deliver(self, job: RowMapping, owner: str, bound: Any) -> None:
+        round_started = time.time()
         pending = self.ledger.pending_deliveries(job["id"])
         by_destination: dict[str, list[RowMapping]] = defaultdict(list)
         for row in pending:
@@ -284,6 +287,18 @@ class JobRunner:
             if refused:
                 problems.append(f"{name}: {refused} of {len(objects)} object(s) not accepted ({last_error})")
             bound.info("sent", destination=name, objects=len(objects), refused=refused)
+        commit = self.commitments.advance(job["id"], round_started, bound)
+        problems += commit.problems
+        attempted = attempted or bool(commit.problems)  # a refused or unanswered request is an attempt
+        if commit.exhausted:
+            reason = f"{', '.join(commit.exhausted)}: not committed after {dispatch.max_attempts} sends"
+            self.ledger.job_failed(job["id"], owner, reason)
+            bound.warning("job_failed", reason=reason)
+            return
+        if not problems and commit.waiting:  # sent; the archive's commitment is not in yet
+            delay = 0.0 if commit.due_now else commit.timeout_s
+            self._await_commitment(job, owner, commit.describe(), delay, commit.awaiting)
+            return
         if not problems:
             self.ledger.job_delivered(job["id"], owner)
             bound.info("job_delivered")
@@ -298,3 +313,14 @@ class JobRunner:
         bound.warning(
             "delivery_incomplete", problems=problems, attempt=attempt, state=state, retry_in_s=round(delay, 1)
         )
+
+    def _await_commitment(
+        self, job: RowMapping, owner: str, reason: str, delay: float, awaiting: int
+    ) -> None:
+        """Back to ``produced`` until the report (which makes it due) or the timeout; a report that came in
+        while this round ran (fewer requests awaited than ``awaiting``) makes it due at once."""
+        self.ledger.job_retry_later(
+            job["id"], owner, reason, delay, self.config.dispatch.max_attempts, count_attempt=False
+        )
+        if self.ledger.awaiting_commitment_total(job["id"]) < awaiting:  # a report came in meanwhile
+            self.ledger.job_due(job["id"])

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from dicom_node.config import Config, DestinationConfig
+from dicom_node.config import AnyDestination, Config
 from dicom_node.ledger import DeliverySpec
 
 SOP_CLASS_NAMES = {
@@ -63,12 +63,15 @@ def source_pixel_classes(pipeline: str | None) -> frozenset[str]:
     return info.source_pixels_in if info is not None else frozenset()
 
 
-def stands_for(destination: DestinationConfig) -> frozenset[str]:
+def stands_for(destination: AnyDestination) -> frozenset[str]:
     """The calling AE titles a destination answers for as the source of a series."""
-    return frozenset(title.strip() for title in (destination.ae_title, *destination.source_aets))
+    titles = (
+        (destination.ae_title, *destination.source_aets) if destination.ae_title else destination.source_aets
+    )
+    return frozenset(title.strip() for title in titles)
 
 
-def is_source(destination: DestinationConfig | None, calling_aets: Collection[str]) -> bool:
+def is_source(destination: AnyDestination | None, calling_aets: Collection[str]) -> bool:
     """True when every calling AE title that brought the series is one ``destination`` stands for."""
     if destination is None:
         return False
@@ -81,7 +84,7 @@ def is_source(destination: DestinationConfig | None, calling_aets: Collection[st
 def plan_deliveries(
     send_to: Sequence[str],
     outputs: Iterable[tuple[str, str, str]],
-    destinations: dict[str, DestinationConfig],
+    destinations: dict[str, AnyDestination],
     contained_classes: Collection[str],
     calling_aets: Collection[str],
 ) -> DeliveryPlan:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from dicom_node.ledger import schema as t
+from dicom_node.ledger.commitment_ops import CommitmentLedger
 from dicom_node.ledger.job_ops import DISCARDABLE_STATES, TERMINAL_STATES, DeliverySpec, JobLedger
 from dicom_node.ledger.series_ops import IngestResult, InstanceRecord, SeriesLedger
 
@@ -22,7 +23,7 @@ __all__ = [
 ]
 
 
-class Ledger(SeriesLedger, JobLedger):
+class Ledger(SeriesLedger, JobLedger, CommitmentLedger):
     def open_work(self) -> int:
         """Jobs not yet in a terminal state plus series not yet routed (0 = idle)."""
         with self.engine.connect() as conn:
@@ -46,4 +47,7 @@ class Ledger(SeriesLedger, JobLedger):
                 select(func.count()).select_from(t.deliveries).where(t.deliveries.c.state == "delivered")
             ).scalar_one()
             out["objects_delivered"] = delivered
+            out["objects_committed"] = conn.execute(
+                select(func.count()).select_from(t.deliveries).where(t.deliveries.c.commitment == "committed")
+            ).scalar_one()
             return {k: int(v) for k, v in out.items()}

@@ -165,10 +165,12 @@ def jobs_by_pipeline_and_state(ledger: Ledger) -> list[dict[str, Any]]:
 def delivery_stats(ledger: Ledger) -> dict[str, dict[str, int]]:
     """Per destination: C-STORE attempts, failed attempts, objects delivered and still pending."""
     delivered = func.sum(case((t.deliveries.c.state == "delivered", 1), else_=0))
+    committed = func.sum(case((t.deliveries.c.commitment == "committed", 1), else_=0))
     query = select(
         t.deliveries.c.destination,
         func.coalesce(func.sum(t.deliveries.c.attempts), 0).label("attempts"),
         func.coalesce(delivered, 0).label("delivered"),
+        func.coalesce(committed, 0).label("committed"),
         func.count().label("objects"),
     ).group_by(t.deliveries.c.destination)
     stats: dict[str, dict[str, int]] = {}
@@ -179,6 +181,7 @@ def delivery_stats(ledger: Ledger) -> dict[str, dict[str, int]]:
             "failures": attempts - done,  # each delivered object had exactly one accepted attempt
             "delivered": done,
             "pending": objects - done,
+            "committed": int(row["committed"]),  # storage commitment: the archive's word that it keeps them
         }
     return stats
 

@@ -9,7 +9,8 @@ and a long ``storage.path`` must not make a write fail on one database only. UID
   arriving after its revision was handed on opens revision n+1 (processed again, or ignored by config).
 - ``instances``: one row per SOP Instance UID (a duplicate replaces the file and is counted once).
 - ``jobs``: one per (series revision, rule), with a lease so that a crashed holder is detected.
-- ``deliveries``: one per (job, destination, output object): what a destination has accepted.
+- ``deliveries``: one per (job, destination, output object): what a destination has accepted, and for
+  destinations with storage commitment, whether the archive has committed to keep it.
 - ``events``: the audit trail shown to administrators (no PHI).
 """
 
@@ -116,6 +117,11 @@ deliveries = Table(
     Column("last_status", Integer, nullable=True),
     Column("last_error", Text, nullable=True),
     Column("delivered_at", Float, nullable=True),
+    # storage commitment (destinations with storage_commitment: true): NULL | requested | committed
+    Column("commitment", String(16), nullable=True),
+    Column("transaction_uid", UID, nullable=True, index=True),
+    Column("commitment_requested_at", Float, nullable=True),
+    Column("committed_at", Float, nullable=True),
     UniqueConstraint("job_id", "destination", "sop_instance_uid", name="uq_deliveries_job_dest_sop"),
 )
 

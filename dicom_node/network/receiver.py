@@ -20,13 +20,17 @@ import os
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE, _config, evt
 from pynetdicom.events import Event
-from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+    StorageCommitmentPushModel,
+    Verification,
+)
 from pynetdicom.transport import ThreadedAssociationServer
 
 from dicom_node.config import NodeConfig
@@ -130,9 +134,19 @@ def _server_class(shared: bool, listen_fd: int | None) -> type[TimedAssociationS
     return SharedListenerServer if shared else TimedAssociationServer
 
 
+CommitmentHandler = Callable[[Event], tuple[int, Dataset | None]]
+
+
 class Receiver:
-    def __init__(self, config: NodeConfig, storage: Storage, ingestor: Ingestor) -> None:
+    def __init__(
+        self,
+        config: NodeConfig,
+        storage: Storage,
+        ingestor: Ingestor,
+        commitment_reports: CommitmentHandler | None = None,
+    ) -> None:
         self.config = config
+        self.commitment_reports = commitment_reports  # N-EVENT-REPORTs of Storage Commitment
         self.storage = storage
         self.ingestor = ingestor
         self._server: ThreadedAssociationServer | None = None
@@ -150,6 +164,8 @@ class Receiver:
         _config.UNRESTRICTED_STORAGE_SERVICE = True
         ae = AE(ae_title=self.config.ae_title)
         ae.add_supported_context(Verification)
+        if self.commitment_reports is not None:  # the archive reports as the SCP: accept its proposed roles
+            ae.add_supported_context(StorageCommitmentPushModel, scu_role=True, scp_role=True)
         ae.maximum_associations = self.config.max_associations
         ae.acse_timeout = self.config.acse_timeout_s
         ae.dimse_timeout = self.config.dimse_timeout_s
@@ -163,6 +179,8 @@ class Receiver:
             (evt.EVT_RELEASED, self._on_closed),
             (evt.EVT_ABORTED, self._on_closed),
         ]
+        if self.commitment_reports is not None:
+            handlers.append((evt.EVT_N_EVENT_REPORT, self.commitment_reports))
         ssl_context = server_context(self.config.tls) if self.config.tls else None
         server = ae.make_server(
             (self.config.bind, self.config.port),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from dicom_node.config import DestinationConfig
+from dicom_node.config import AnyDestination, DicomWebDestinationConfig
 from dicom_node.ledger import Ledger
 from dicom_node.ledger.ledger import DISCARDABLE_STATES
 from dicom_node.network.tls import client_context
@@ -36,9 +36,14 @@ class EchoResult:
     seconds: float
 
 
-def echo(destination: DestinationConfig, calling_ae: str) -> EchoResult:
-    """C-ECHO the destination with the calling AE the node sends results with."""
+def echo(destination: AnyDestination, calling_ae: str) -> EchoResult:
+    """C-ECHO the destination with the calling AE the node sends results with (DICOMweb: a QIDO-RS query)."""
     started = time.monotonic()
+    if isinstance(destination, DicomWebDestinationConfig):
+        from dicom_node.dispatch.targets.dicomweb import probe
+
+        ok, message = probe(destination)
+        return EchoResult(ok, 0 if ok else None, message, time.monotonic() - started)
     ae = AE(ae_title=destination.calling_ae_title or calling_ae)
     ae.add_requested_context(Verification)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = destination.timeout_s

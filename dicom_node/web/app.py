@@ -11,10 +11,11 @@ from fastapi.staticfiles import StaticFiles
 
 from dicom_node.config import WebConfig
 from dicom_node.logsetup import get_logger
-from dicom_node.web import api, health, pages
+from dicom_node.web import api, health, pages, stow
 from dicom_node.web.auth import Authenticator
 from dicom_node.web.context import WebParts, as_parts
 from dicom_node.web.metrics import registry_for
+from dicom_node.web.stow_auth import StowGate
 
 if TYPE_CHECKING:
     from dicom_node.node import Node
@@ -39,10 +40,12 @@ def create_app(node_or_parts: Node | WebParts, config: WebConfig | None = None) 
     )
     app.state.parts = parts
     app.state.auth = Authenticator(web)
+    app.state.stow = StowGate(web)
     app.state.metrics = registry_for(parts)
     app.include_router(api.router)
     app.include_router(health.router)
     app.include_router(pages.router)
+    app.include_router(stow.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(Exception)

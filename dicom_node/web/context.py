@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from dicom_node.config import Config
+from dicom_node.ingest import Ingestor
 from dicom_node.ledger import Ledger
 from dicom_node.routing.rules import Rule, compile_rules
 from dicom_node.storage import Storage
@@ -26,6 +27,7 @@ class WebParts:
     active_associations: Callable[[], int] = lambda: 0
     receiving: Callable[[], bool] | None = None  # None: no receiver in this process (not checked)
     wake_workers: Callable[[], None] = lambda: None
+    ingestor: Ingestor | None = None  # None: no receiver in this process (STOW-RS answers 503)
 
     @cached_property
     def pseudonym_key(self) -> bytes:
@@ -41,6 +43,7 @@ class WebParts:
             active_associations=lambda: node.receiver.active_associations,
             receiving=lambda: node.port is not None,
             wake_workers=node.executor.wake,
+            ingestor=node.ingestor,
         )
 
     @classmethod

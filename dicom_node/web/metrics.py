@@ -101,13 +101,20 @@ class LedgerCollector(Collector):
         delivered = CounterMetricFamily(
             f"{PREFIX}_objects_delivered", "Objects accepted by the destination", labels=["destination"]
         )
+        committed = CounterMetricFamily(
+            f"{PREFIX}_objects_committed",
+            "Objects the destination committed to keep (storage commitment reports)",
+            labels=["destination"],
+        )
         for name, stats in sorted(queries.delivery_stats(ledger).items()):
             attempts.add_metric([name], float(stats["attempts"]))
             failures.add_metric([name], float(stats["failures"]))
             delivered.add_metric([name], float(stats["delivered"]))
+            committed.add_metric([name], float(stats["committed"]))
         yield attempts
         yield failures
         yield delivered
+        yield committed
         rounds = CounterMetricFamily(
             f"{PREFIX}_send_rounds_failed",
             "Delivery rounds that did not complete (objects refused, or no association at all)",

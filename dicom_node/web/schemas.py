@@ -82,6 +82,8 @@ class DeliveryOut(BaseModel):
     last_status: int | None
     last_error: str | None
     delivered_at: float | None
+    commitment: str | None = None  # storage commitment: requested | committed (None: not asked)
+    committed_at: float | None = None
 
 
 class RevisionOut(BaseModel):
@@ -166,6 +168,8 @@ class RuleTestOut(BaseModel):
 
 class DestinationOut(BaseModel):
     name: str
+    type: str = "dimse"
+    storage_commitment: bool = False
     host: str
     port: int
     ae_title: str
@@ -175,6 +179,7 @@ class DestinationOut(BaseModel):
     failures: int
     delivered: int
     pending: int
+    committed: int = 0
 
 
 class EchoOut(BaseModel):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 
 import uvicorn
 from fastapi import FastAPI
 
+from dicom_node.config import TLSConfig
 from dicom_node.errors import ConfigError
 from dicom_node.logsetup import get_logger
 
@@ -15,8 +17,11 @@ log = get_logger("dicom_node.web")
 
 
 class WebServer:
-    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 8080) -> None:
+    def __init__(
+        self, app: FastAPI, host: str = "127.0.0.1", port: int = 8080, tls: TLSConfig | None = None
+    ) -> None:
         self.app = app
+        self.tls = tls
         self.host = host
         self.port = port
         self._server: uvicorn.Server | None = None
@@ -24,10 +29,11 @@ class WebServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def start(self, timeout: float = 30) -> int:
         """Bind and serve; returns the bound port (useful with port 0). Raises ConfigError if it cannot."""
+        tls = self.tls
         config = uvicorn.Config(
             self.app,
             host=self.host,
@@ -36,6 +42,16 @@ class WebServer:
             access_log=False,
             lifespan="off",
             server_header=False,
+            # web.tls: with require_client_cert, no client without a certificate that ca verifies gets a
+            # connection (the STOW-RS client-certificate allow-list)
+            ssl_certfile=str(tls.cert) if tls else None,
+            ssl_keyfile=str(tls.key) if tls else None,
+            ssl_ca_certs=str(tls.ca) if tls and tls.ca else None,
+            ssl_cert_reqs=(
+                (ssl.CERT_REQUIRED if tls.require_client_cert else ssl.CERT_OPTIONAL)
+                if tls and tls.ca
+                else ssl.CERT_NONE
+            ),
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name="web-server", daemon=True)

@@ -7,7 +7,9 @@ import time
 from collections import deque
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from dicom_node.config import AnyDestination, DicomWebDestinationConfig
 from dicom_node.ledger import queries
 from dicom_node.web.context import WebParts
 from dicom_node.web.phi import identity
@@ -120,19 +122,34 @@ def job_log_lines(log_file: Path | None, job_id: int, limit: int = 200) -> list[
 
 def destinations(parts: WebParts) -> list[dict[str, Any]]:
     stats = queries.delivery_stats(parts.ledger)
-    empty = {"attempts": 0, "failures": 0, "delivered": 0, "pending": 0}
+    empty = {"attempts": 0, "failures": 0, "delivered": 0, "pending": 0, "committed": 0}
     return [
-        {
-            "name": name,
-            "host": dest.host,
-            "port": dest.port,
-            "ae_title": dest.ae_title,
-            "calling_ae_title": dest.calling_ae_title or parts.config.node.ae_title,
-            "tls": dest.tls is not None,
-            **stats.get(name, empty),
-        }
+        {"name": name, **_address(dest, parts.config.node.ae_title), **stats.get(name, empty)}
         for name, dest in sorted(parts.config.destinations.items())
     ]
+
+
+def _address(dest: AnyDestination, node_ae: str) -> dict[str, Any]:
+    if isinstance(dest, DicomWebDestinationConfig):
+        url = urlsplit(dest.url)
+        return {
+            "type": "dicomweb",
+            "host": url.hostname or "",
+            "port": url.port or (443 if url.scheme == "https" else 80),
+            "ae_title": dest.ae_title or "",
+            "calling_ae_title": "",
+            "tls": url.scheme == "https",
+            "storage_commitment": False,
+        }
+    return {
+        "type": "dimse",
+        "host": dest.host,
+        "port": dest.port,
+        "ae_title": dest.ae_title,
+        "calling_ae_title": dest.calling_ae_title or node_ae,
+        "tls": dest.tls is not None,
+        "storage_commitment": dest.storage_commitment,
+    }
 
 
 def rules(parts: WebParts) -> list[dict[str, Any]]:

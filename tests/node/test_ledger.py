@@ -53,7 +53,7 @@ def test_migrations_match_the_schema(ledger_url: str) -> None:
         assert diff == []
         if conn.dialect.name == "sqlite":
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0002"
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0003"
 
 
 def test_migrating_twice_is_harmless(ledger_url: str) -> None:
@@ -171,6 +171,7 @@ def test_web_read_models(ledger_url: str) -> None:
         "failures": 0,
         "delivered": 0,
         "pending": 1,
+        "committed": 0,
     }
     assert queries.failed_delivery_rounds(ledger, ["pacs_1", "pacs"]) == {"pacs_1": 1, "pacs": 0}
     assert queries.queue_depth(ledger)["produced"] == 1

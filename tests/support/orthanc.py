@@ -13,6 +13,8 @@ from typing import Any
 from tests.support.ports import free_port, port_open, wait_for
 from tests.support.processes import stop_process
 
+DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"  # Debian orthanc-dicomweb
+
 
 class Orthanc:
     def __init__(self, workdir: Path, ae_title: str = "ORTHANC") -> None:
@@ -37,7 +39,10 @@ class Orthanc:
             "HttpServerEnabled": True,
             "OrthancExplorerEnabled": False,
             "WebDavEnabled": False,
-            "Plugins": [],
+            "Plugins": [DICOMWEB_PLUGIN] if Path(DICOMWEB_PLUGIN).exists() else [],
+            "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": False},
+            # storage commitment reports go back to the node, registered per test (``add_modality``)
+            "DicomModalities": {},
             "UnknownSopClassAccepted": True,
             "DicomAlwaysAllowStore": True,
             "DicomAlwaysAllowEcho": True,
@@ -97,6 +102,38 @@ class Orthanc:
     def sop_instance_uids(self) -> list[str]:
         return [str(i["MainDicomTags"]["SOPInstanceUID"]) for i in self.instances()]
 
+    @property
+    def dicomweb_url(self) -> str:
+        """The DICOMweb root (the plugin, Debian package orthanc-dicomweb)."""
+        if not Path(DICOMWEB_PLUGIN).exists():
+            raise RuntimeError("Orthanc's DICOMweb plugin is not installed; run `make system-deps`")
+        return f"http://127.0.0.1:{self.http_port}/dicom-web"
+
+    def add_modality(self, name: str, ae_title: str, port: int, host: str = "127.0.0.1") -> None:
+        """Register a DICOM peer (e.g. the node, for storage commitment reports)."""
+        body = {"AET": ae_title, "Host": host, "Port": port, "AllowStorageCommitment": True}
+        self._request("PUT", f"/modalities/{name}", json.dumps(body).encode())
+
+    def delete_instance(self, sop_instance_uid: str) -> None:
+        found = self._find_instance(sop_instance_uid)
+        self._request("DELETE", f"/instances/{found}")
+
+    def _find_instance(self, sop_instance_uid: str) -> str:
+        query = {"Level": "Instance", "Query": {"SOPInstanceUID": sop_instance_uid}}
+        ids = json.loads(self._request("POST", "/tools/find", json.dumps(query).encode()))
+        if not ids:
+            raise KeyError(sop_instance_uid)
+        return str(ids[0])
+
     def clear(self) -> None:
         for patient in self.get("/patients"):
             self._request("DELETE", f"/patients/{patient}")
+
+
+def stow_from_orthanc(orthanc: Orthanc, url: str, token: str, resources: list[str]) -> Any:
+    """Orthanc's DICOMweb plugin as a STOW-RS client: register ``url`` as a server and send ``resources``
+    (Orthanc study/series/instance ids) there; returns Orthanc's answer."""
+    server = {"Url": url.rstrip("/") + "/", "HttpHeaders": {"Authorization": f"Bearer {token}"}}
+    orthanc._request("PUT", "/dicom-web/servers/node", json.dumps(server).encode())
+    body = json.dumps({"Resources": resources, "Synchronous": True}).encode()
+    return json.loads(orthanc._request("POST", "/dicom-web/servers/node/stow", body) or b"{}")

@@ -1,0 +1,36 @@
+"""The query/retrieve interface every transport implements (QIDO-RS/WADO-RS today; C-FIND/C-MOVE next).
+
+Queries take attribute filters by DICOM keyword (``{"PatientID": "123", "StudyDate": "20200101-"}``,
+matching as in PS3.4 C.2.2.2 / PS3.18 §8.3.4: wildcards ``*``/``?``, date ranges) and return one dataset
+per match with at least the identifying attributes of its level. Retrieval writes every instance of a
+series into a folder as ``<SOPInstanceUID>.dcm`` (atomically: a crash leaves whole files or none) and
+returns their paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol
+
+from pydicom.dataset import Dataset
+
+from dicom_node.errors import DeliveryError
+
+
+class QueryError(DeliveryError):
+    """The archive could not be queried or did not deliver what was asked (retried like a delivery)."""
+
+
+class QueryRetrieve(Protocol):
+    def find_studies(self, filters: Mapping[str, str]) -> list[Dataset]:
+        """Studies matching ``filters``."""
+        ...
+
+    def find_series(self, study_instance_uid: str, filters: Mapping[str, str] | None = None) -> list[Dataset]:
+        """Series of one study matching ``filters``."""
+        ...
+
+    def retrieve_series(self, study_instance_uid: str, series_instance_uid: str, folder: Path) -> list[Path]:
+        """Every instance of the series, written into ``folder``."""
+        ...
