@@ -201,6 +201,8 @@ class EventDrivenAssociation(Association):
         super().__init__(ae, mode)
         self._wakeup = threading.Event()
         self.dul = EventDrivenDUL(self, self._wakeup.set)
+        # pynetdicom's __init__ set the network timeout on the DUL it made; a new DUL starts at 60 s
+        self.network_timeout = self.network_timeout
         self.dimse.msg_queue = SignallingQueue(self._wakeup.set)
 
     def kill(self) -> None:
