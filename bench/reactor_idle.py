@@ -17,14 +17,12 @@ import sys
 import textwrap
 import threading
 import time
-from pathlib import Path
 
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import RequestHandler
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from dicom_node.network.reactor import EventDrivenRequestHandler  # noqa: E402
+from dicom_node.network.reactor import EventDrivenRequestHandler
 
 # The child: open N associations, say so, hold them until its stdin closes, release them.
 HOLDER = textwrap.dedent(

@@ -166,16 +166,19 @@ def test_the_guard_fails_on_a_modified_copy_of_an_upstream_method() -> None:
 def test_the_private_pynetdicom_names_the_reactor_uses_exist() -> None:
     assert reactor_upstream.missing_private_names() == []
     assoc = reactor.EventDrivenAssociation(AE(), MODE_ACCEPTOR)
+    raw = socket.socket()
     owners: dict[str, Any] = {
         "Association": assoc,
         "DULServiceProvider": assoc.dul,
-        "AssociationSocket": AssociationSocket(assoc, client_socket=socket.socket()),
+        "AssociationSocket": AssociationSocket(assoc, client_socket=raw),
         "ThreadedAssociationServer": serve().server,
     }
     try:
         for owner, names in reactor_upstream.PRIVATE_ATTRIBUTES.items():
             assert [n for n in names if not hasattr(owners[owner], n)] == [], owner
     finally:
-        owners["AssociationSocket"].close()
+        raw.close()
+        assoc.dul._wake_recv.close()  # the DUL thread, never started, would close them on exit
+        assoc.dul._wake_send.close()
         owners["ThreadedAssociationServer"].shutdown()
         owners["ThreadedAssociationServer"].server_close()
