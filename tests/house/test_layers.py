@@ -34,4 +34,6 @@ def test_the_layer_contracts_are_kept() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "BROKEN" not in result.stdout
-    assert result.stdout.count(" KEPT") == 5, result.stdout  # every contract was checked
+    contracts = (ROOT / ".importlinter").read_text().count("[importlinter:contract:")
+    assert contracts >= 5
+    assert result.stdout.count(" KEPT") == contracts, result.stdout  # every contract was checked
