@@ -14,6 +14,8 @@ under load). Here both threads block until something happens instead:
 Both still wake every :data:`TIMER_CHECK_S` to check pynetdicom's ARTIM and network-idle timers.
 PDUs are read in as few ``recv`` calls as the kernel allows (pynetdicom reads 4 KiB at a time).
 Everything else, the state machine and the order of the checks, is pynetdicom's own.
+The pynetdicom methods copied here are guarded by :mod:`dicom_node.network.reactor_upstream` (a test
+fails when their source changes); docs/reactor-upstream.md proposes the change upstream.
 """
 
 from __future__ import annotations
@@ -201,6 +203,8 @@ class EventDrivenAssociation(Association):
         super().__init__(ae, mode)
         self._wakeup = threading.Event()
         self.dul = EventDrivenDUL(self, self._wakeup.set)
+        # pynetdicom's __init__ set the network timeout on the DUL it made; a new DUL starts at 60 s
+        self.network_timeout = self.network_timeout
         self.dimse.msg_queue = SignallingQueue(self._wakeup.set)
 
     def kill(self) -> None:

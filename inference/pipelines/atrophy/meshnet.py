@@ -223,11 +223,3 @@ def state_dict_from_tfjs(model_json: Path) -> tuple[TfjsSpec, dict[str, torch.Te
     if weights:
         raise InputError(f"{model_json}: weights without a layer: {sorted(weights)}")
     return spec, state
-
-
-def load_tfjs(model_json: Path) -> MeshNet:
-    """A MeshNet in eval mode with the weights of brainchop's ``model.json`` + ``.bin``."""
-    spec, state = state_dict_from_tfjs(model_json)
-    network = spec.build()
-    network.load_state_dict(state)
-    return network.to(memory_format=torch.channels_last_3d).eval()  # type: ignore[call-overload]

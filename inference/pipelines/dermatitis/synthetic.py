@@ -96,11 +96,6 @@ def patch(levels: tuple[int, int, int], rng: np.random.Generator, size: int = PA
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def random_levels(rng: np.random.Generator) -> tuple[int, int, int]:
-    values = rng.integers(0, 4, 3)
-    return int(values[0]), int(values[1]), int(values[2])
-
-
 def patches(count: int, seed: int, size: int = PATCH) -> tuple[np.ndarray, np.ndarray]:
     """``count`` crops (N, size, size, 3) uint8 and their levels (N, 3), balanced per sign."""
     rng = np.random.default_rng(seed)
