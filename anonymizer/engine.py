@@ -202,8 +202,21 @@ class Anonymizer:
 
     @staticmethod
     def _is_sequence(ds: Dataset, tag: int) -> bool:
-        vr = ds.get_item(tag).VR
-        return (vr or _dictionary_vr(tag)) == "SQ"
+        """A sequence however it was encoded: SQ, implicit VR (no VR), or UN (a standard SQ sent as UN).
+
+        The raw element's VR is what the file said; pydicom converts UN to the dictionary VR only when the
+        element is accessed, so a sequence stored as UN must be recognised from the dictionary here, or
+        the UIDs and names inside it would be skipped."""
+        item = ds.get_item(tag)
+        vr = item.VR
+        if vr == "SQ":
+            return True
+        if vr and vr != "UN":
+            return False
+        if _dictionary_vr(tag) == "SQ":
+            return True
+        undefined = getattr(item, "length", 0) == 0xFFFFFFFF and tag != 0x7FE00010
+        return undefined and isinstance(ds[tag].value, Sequence)
 
     def _recurse(self, ds: Dataset, tag: int, run: _Run, content: Action | None) -> None:
         for item in ds[tag].value or ():
