@@ -8,9 +8,10 @@ WHEELS ?= /opt/wheels
 PIP_LINKS := $(if $(wildcard $(WHEELS)),--find-links $(WHEELS),)
 # Debian packages the tests talk to: DCMTK (storescu/storescp/echoscu), dicom3tools (dciodvfy), Orthanc,
 # Chromium (driven by Playwright for the dashboard tests; no browser download), OpenSSL (test CA for TLS),
-# Redis (Celery broker) and PostgreSQL (shared ledger) for the scale-out tests, started on loopback by them.
+# Redis (Celery broker) and PostgreSQL (shared ledger) for the scale-out tests, started on loopback by them,
+# and Tesseract (the anonymizer's Clean Pixel Data OCR).
 SYSTEM_TOOLS := storescu:dcmtk dciodvfy:dicom3tools Orthanc:orthanc chromium:chromium openssl:openssl \
-	redis-server:redis-server pg_ctlcluster:postgresql
+	redis-server:redis-server pg_ctlcluster:postgresql tesseract:tesseract-ocr
 
 .PHONY: all venv system-deps demo test lint typecheck pytest bench clean
 

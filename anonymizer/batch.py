@@ -18,11 +18,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from io import BytesIO
 from pathlib import Path
 from typing import Any, Literal
 
-from anonymizer.check import check_profile, read_dicom, verify_output
+from anonymizer.check import check_profile, read_dataset, read_dicom, verify_output
 from anonymizer.engine import Anonymizer, IdentityMapping
 from anonymizer.errors import AnonymizationRefused
 from anonymizer.raw_engine import RawAnonymizer, anonymize_file_bytes
@@ -95,10 +94,11 @@ def _process_one(engines: Engines, job: _Job, relative: str) -> tuple[dict[str, 
         data = path.read_bytes()
         result = anonymize_file_bytes(engines[0], engines[1], data, lambda _: read_dicom(path))
         if result is None:
-            record.update(status="failed", reason="not a readable DICOM file")
+            bare = _bare_dataset(data)
+            record.update(status="refused" if bare else "failed", reason=bare or "not a readable DICOM file")
             return record, []
         out = _output_path(job, relative, result.identity)
-        findings = verify_output(result.data, read_dicom(BytesIO(data)), engines[2], relative)
+        findings = verify_output(result.data, data, engines[2], relative)
         if findings:
             aside = _quarantine(job, out)
             _write_atomic(aside, result.data)
@@ -117,6 +117,8 @@ def _process_one(engines: Engines, job: _Job, relative: str) -> tuple[dict[str, 
         record.update(status="failed", reason=f"{type(exc).__name__}: {str(exc)[:200]}")
         return record, []
     record.update(output=str(out.relative_to(job.output_root)), actions=result.actions)
+    if result.masked:
+        record["masked_regions"] = result.masked  # [frame (-1: all), x, y, width, height, found by]
     if not job.record_mappings:  # no re-identification store: do not ship the mappings back
         return record, []
     mappings = list(result.mappings)
@@ -124,6 +126,18 @@ def _process_one(engines: Engines, job: _Job, relative: str) -> tuple[dict[str, 
     if result.date_offset_days is not None and pseudo_patient:
         mappings.append(IdentityMapping("date_offset", pseudo_patient, str(result.date_offset_days)))
     return record, mappings
+
+
+def _bare_dataset(data: bytes) -> str | None:
+    """Why DICOM data without a SOP Class UID is not anonymised (None: it is not DICOM at all)."""
+    if data[128:132] != b"DICM" and data[:2] not in (b"\x02\x00", b"\x08\x00"):
+        return None  # neither a preamble nor a first element of group 0002 / 0008: not DICOM
+    ds = read_dataset(data)
+    if ds is None or not len(ds):
+        return None
+    if "DirectoryRecordSequence" in ds:
+        return "a DICOMDIR (media directory) is not anonymised: rebuild it from the anonymised files"
+    return "DICOM data without a SOP Class UID (not a composite instance): not anonymised"
 
 
 def default_quarantine(output: Path) -> Path:

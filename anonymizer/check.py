@@ -39,6 +39,13 @@ def check_profile(settings: ProfileSettings) -> CheckProfile:
 
 def read_dicom(path: Path | BytesIO) -> Dataset | None:
     """Read a DICOM file (with or without preamble); None when it is not a DICOM instance."""
+    ds = read_dataset(path)
+    return ds if ds is not None and "SOPClassUID" in ds else None
+
+
+def read_dataset(source: Path | BytesIO | bytes) -> Dataset | None:
+    """Read DICOM data (with or without preamble, instance or not); None when it does not parse."""
+    path = BytesIO(source) if isinstance(source, bytes) else source
     try:
         ds = dcmread(path)
     except InvalidDicomError:
@@ -46,21 +53,22 @@ def read_dicom(path: Path | BytesIO) -> Dataset | None:
             if isinstance(path, BytesIO):
                 path.seek(0)
             ds = dcmread(path, force=True)
+            len(ds.keys())
         except Exception:
             return None
     except Exception:
         return None
-    return ds if "SOPClassUID" in ds else None
+    return ds
 
 
 def verify_output(
-    data: bytes, source: Dataset | SourceFacts | None, profile: CheckProfile, name: str = ""
+    data: bytes, source: bytes | Dataset | SourceFacts | None, profile: CheckProfile, name: str = ""
 ) -> list[Finding]:
     """Findings of one written output (its bytes) against its source: empty means it may be released."""
-    out = read_dicom(BytesIO(data))
-    if out is None:
-        return [Finding(name, "", "unreadable-output", "high")]
-    return check_output(out, source, profile, name)
+    try:
+        return check_output(data, source, profile, name)
+    except Exception as exc:  # an output we cannot read back is not released either
+        return [Finding(name, "", f"unreadable-output ({type(exc).__name__})", "high")]
 
 
 def _pairs(output: Path, source_root: Path | None) -> dict[str, Path | None]:
@@ -86,14 +94,17 @@ def check_tree(
     files = 0
     findings: list[Finding] = []
     for path in sorted(p for p in output.rglob("*") if p.is_file()):
-        ds = read_dicom(path)
-        if ds is None:
+        data = path.read_bytes()
+        if read_dicom(BytesIO(data)) is None:
             continue
         files += 1
         relative = path.relative_to(output).as_posix()
         source_path = pairs.get(relative) or (source_root / relative if source_root is not None else None)
-        source = read_dicom(source_path) if source_path is not None and source_path.is_file() else None
-        findings.extend(check_output(ds, source, profile, relative))
+        source = None
+        if source_path is not None and source_path.is_file():
+            source_bytes = source_path.read_bytes()
+            source = source_bytes if read_dicom(BytesIO(source_bytes)) is not None else None
+        findings.extend(verify_output(data, source, profile, relative))
     return files, findings
 
 

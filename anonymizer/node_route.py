@@ -159,7 +159,7 @@ def _anonymize_all(
         if result is None:
             problems["not a readable DICOM file"] += 1
             continue
-        findings = verify_output(result.data, _read(data), check)  # fail closed: residual PHI is not sent
+        findings = verify_output(result.data, data, check)  # fail closed: residual PHI is not sent
         if findings:
             problems[f"residual PHI ({findings[0].rule} at {findings[0].path} {findings[0].attribute})"] += 1
             continue

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import BytesIO
 from typing import cast
 
@@ -80,6 +80,7 @@ class RawResult:
     mappings: list[IdentityMapping]
     date_offset_days: int | None
     identity: dict[str, str]
+    masked: list[list[int | str]] = field(default_factory=list)
 
 
 @dataclass
@@ -118,9 +119,9 @@ class RawAnonymizer:
         if SOP_CLASS not in probe:
             raise Fallback("no SOP Class UID")
         engine = self.engine
-        engine._check_pixels(probe)  # type: ignore[arg-type]  # Probe stands in for the Dataset
+        use_ocr = engine._check_pixels(probe)  # type: ignore[arg-type]  # Probe stands in for the Dataset
         cleans_pixels = Option.CLEAN_PIXEL_DATA in engine.options and pixels.has_pixels(probe)  # type: ignore[arg-type]
-        if cleans_pixels and pixels.matching_rule(probe, engine.pixel_rules) is not None:  # type: ignore[arg-type]
+        if cleans_pixels and (use_ocr or pixels.matching_rule(probe, engine.pixel_rules) is not None):  # type: ignore[arg-type]
             raise Fallback("pixel data to clean")
         run = _Run(
             patient_id=str(probe.get("PatientID", "") or ""),
@@ -387,4 +388,6 @@ def anonymize_file_bytes(
     out.save_as(buffer)
     identity = {k: str(out.get(k, "") or "") for k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID")}
     identity["SOPInstanceUID"] = str(out.get("SOPInstanceUID", "") or "")
-    return RawResult(buffer.getvalue(), result.actions, result.mappings, result.date_offset_days, identity)
+    return RawResult(
+        buffer.getvalue(), result.actions, result.mappings, result.date_offset_days, identity, result.masked
+    )
