@@ -137,7 +137,7 @@ class Anonymizer:
         if self._modified_dates:
             run.offset = self.pseudonyms.date_offset(run.patient_id or "name:" + run.patient_name)
         if self._needs_scrub:
-            run.scrubber = Scrubber(identity_tokens(ds.get(k) for k in IDENTITY_KEYWORDS))
+            run.scrubber = Scrubber(self.scrub_tokens(ds, [ds.get(k) for k in IDENTITY_KEYWORDS]))
         masked: list[list[int | str]] = []
         if Option.CLEAN_PIXEL_DATA in self.options and pixels.has_pixels(ds):
             rule = pixels.matching_rule(ds, self.pixel_rules)
@@ -156,6 +156,15 @@ class Anonymizer:
         write_deidentification_attributes(ds, self.options)
         mappings = [IdentityMapping(kind, pseudo, orig) for (kind, orig), pseudo in run.mappings.items()]
         return AnonymizationResult(ds, dict(run.counts), mappings, run.offset, masked)
+
+    def scrub_tokens(self, source: Dataset | bytes, identity: list[Any]) -> list[str]:
+        """What the C action removes from text: the identity attributes' tokens, plus every value the
+        residual check would call identifying (any attribute the profile removes or replaces, any depth)."""
+        from anonymizer.residual import CheckProfile, source_facts  # (residual imports this module)
+
+        facts = source_facts(source, CheckProfile(self.table))
+        tokens = set(identity_tokens(identity)) | facts.tokens | facts.names | facts.uids
+        return sorted(tokens, key=len, reverse=True)
 
     # -- checks before the walk ---------------------------------------------------------------------------
     def _check_pixels(self, ds: Dataset) -> bool:

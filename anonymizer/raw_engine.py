@@ -25,7 +25,7 @@ from pydicom.tag import Tag
 
 from anonymizer import pixels
 from anonymizer.deid_attributes import write_deidentification_attributes
-from anonymizer.dummies import DUMMY_TEXT, Scrubber, dummy_value, identity_tokens
+from anonymizer.dummies import DUMMY_TEXT, Scrubber, dummy_value
 from anonymizer.engine import (
     ACCESSION,
     IDENTITY_KEYWORDS,
@@ -130,7 +130,7 @@ class RawAnonymizer:
         if engine._modified_dates:
             run.offset = engine.pseudonyms.date_offset(run.patient_id or "name:" + run.patient_name)
         if engine._needs_scrub:
-            run.scrubber = Scrubber(identity_tokens(probe.get(k) for k in IDENTITY_KEYWORDS))
+            run.scrubber = Scrubber(engine.scrub_tokens(buf, [probe.get(k) for k in IDENTITY_KEYWORDS]))
         state = _File(buf, explicit, probe.encodings, run)
         body = self._walk(state, elements, None)
         meta_out = self._walk(_File(buf, True, probe.encodings, run), meta, None, meta=True)
