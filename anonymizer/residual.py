@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from itertools import pairwise
 
 from pydicom.dataset import Dataset
@@ -34,7 +35,7 @@ from pydicom.uid import UID_dictionary
 
 from anonymizer.dummies import _DUMMY, DUMMY_TEXT
 from anonymizer.engine import ACCESSION, PATIENT_ID, PATIENT_NAME
-from anonymizer.residual_walk import Leaf, dataset_leaves, file_leaves
+from anonymizer.residual_walk import Leaf, dataset_leaves, file_leaves, path_of
 from anonymizer.safe_private import SafeKey
 from anonymizer.table import Action, ActionTable
 
@@ -94,8 +95,8 @@ class SourceFacts:
     tokens: set[str] = field(default_factory=set)
     names: set[str] = field(default_factory=set)
     uids: set[str] = field(default_factory=set)
-    dates: dict[str, str] = field(default_factory=dict)
-    kept: dict[str, str] = field(default_factory=dict)
+    dates: dict[tuple[str, int], str] = field(default_factory=dict)  # by (prefix, tag)
+    kept: dict[tuple[str, int], str] = field(default_factory=dict)
 
     def identifying(self, text: str) -> str | None:
         """The rule a text breaks (a UID, a value or a name of the source is in it), or None."""
@@ -110,13 +111,15 @@ class SourceFacts:
         return None
 
 
-def words(text: str) -> list[str]:
+@lru_cache(maxsize=65536)
+def words(text: str) -> tuple[str, ...]:
     """The words of a text (letters, digits, and . - _ inside a word), and each run of two words."""
     parts = [p.strip(".-_") for p in _SPLIT.split(text)]
     parts = [p for p in parts if p]
-    return parts + [f"{a} {b}" for a, b in pairwise(parts)]
+    return (*parts, *(f"{a} {b}" for a, b in pairwise(parts)))
 
 
+@lru_cache(maxsize=65536)
 def _worth(token: str) -> bool:
     """The coincidence rule: long enough, and not one of the profile's own values."""
     if token in _DUMMIES or DUMMY_TEXT in token:
@@ -124,6 +127,13 @@ def _worth(token: str) -> bool:
     if not any(c.isalpha() for c in token):
         return sum(c.isdigit() for c in token) >= MIN_DIGITS
     return len(token) >= MIN_TOKEN
+
+
+@lru_cache(maxsize=65536)
+def _name_parts(name: str) -> tuple[str, ...]:
+    """Components of a person name that can identify (3 letters or more, not a dummy)."""
+    parts = _SPLIT.split(name)
+    return tuple(p for p in parts if sum(c.isalpha() for c in p) >= MIN_NAME_LETTERS and p not in _DUMMIES)
 
 
 def leaves_of(source: Dataset | bytes) -> Iterable[Leaf]:
@@ -134,27 +144,23 @@ def source_facts(source: Dataset | bytes, profile: CheckProfile) -> SourceFacts:
     """Gather what identifies in ``source`` (a dataset or a file's bytes) under the profile (one walk)."""
     facts = SourceFacts()
     table = profile.table
-    for path, tag, vr, text in leaves_of(source):
+    for prefix, tag, vr, text in leaves_of(source):
         if text is None or not text or tag >> 16 & 1:
             continue
         action = table.action_for(tag)
         upper = text.strip(" \0").upper()
         if vr == "PN" and action is not Action.KEEP:
-            for part in _SPLIT.split(upper):
-                if sum(c.isalpha() for c in part) >= MIN_NAME_LETTERS and part not in _DUMMIES:
-                    facts.names.add(part)
+            facts.names.update(_name_parts(upper))
         if action is None or action is Action.KEEP:
-            facts.kept[path] = text
+            facts.kept[(prefix, tag)] = text
             continue
         if vr in ("DA", "DT"):
-            facts.dates[path] = text
+            facts.dates[(prefix, tag)] = text
         if vr == "UI":
             if action in IDENTIFYING:
                 facts.uids.update(u for u in upper.split("\\") if u and u not in UID_dictionary)
         elif vr in TEXT_VRS and action in IDENTIFYING:
-            for token in [upper, *words(upper)]:
-                if _worth(token):
-                    facts.tokens.add(token)
+            facts.tokens.update(t for t in (upper, *words(upper)) if _worth(t))
     return facts
 
 
@@ -170,33 +176,34 @@ def check_output(
         findings.append(Finding(name, path, rule, SEVERITY[rule], _keyword(tag)))
 
     leaves = list(leaves_of(out))
-    creators = {path: text for path, tag, _, text in leaves if tag >> 16 & 1 and 0x10 <= tag & 0xFFFF <= 0xFF}
-    flag = next((text for path, _, _, text in leaves if path == "(0012,0062)"), None)
+    creators = {(p, t): text for p, t, _, text in leaves if t >> 16 & 1 and 0x10 <= t & 0xFFFF <= 0xFF}
+    flag = next((text for p, t, _, text in leaves if not p and t == 0x00120062), None)
     if (flag or "").strip().upper() != "YES":
         report("(0012,0062)", "identity-flag", 0x00120062)
     prefix = profile.pseudonym_prefix.upper()
-    for path, tag, vr, text in leaves:
+    for prefix, tag, vr, text in leaves:
         if tag >> 16 & 1:
-            if not _private_allowed(path, tag, creators, profile):
-                report(path, "private-not-allowed", tag)
+            if not _private_allowed(prefix, tag, creators, profile):
+                report(path_of(prefix, tag), "private-not-allowed", tag)
             continue
-        if text is None or not text or vr in ("DS", "IS", "TM") or _root(path) in WRITTEN_BY_PROFILE:
+        if text is None or not text or vr in ("DS", "IS", "TM") or _root(prefix, tag) in WRITTEN_BY_PROFILE:
             continue  # (the de-identification attributes are the profile's own words, nested ones too)
+        path = (prefix, tag)
         action = table.action_for(tag)
         if action is Action.REMOVE and not (0x6000 <= tag >> 16 <= 0x60FF):
-            report(path, "removed-present", tag)
+            report(path_of(*path), "removed-present", tag)
             continue
         if action is Action.EMPTY and tag not in PSEUDONYM_TAGS:
-            report(path, "not-emptied", tag)
+            report(path_of(*path), "not-emptied", tag)
             continue
         upper = text.strip(" \0").upper()
         if facts is None:
             replaced = all(v.startswith("2.25.") for v in upper.split("\\"))
             if vr == "UI" and action is Action.UID and not replaced:
-                report(path, "uid-not-replaced", tag)
+                report(path_of(*path), "uid-not-replaced", tag)
             continue
         if vr in ("DA", "DT") and facts.dates.get(path) == text and upper not in _DUMMIES:
-            report(path, "date-not-shifted", tag)
+            report(path_of(*path), "date-not-shifted", tag)
             continue
         if (action is None or action is Action.KEEP) and facts.kept.get(path) == text:
             continue  # the profile keeps this attribute, and it holds its own source value
@@ -204,13 +211,13 @@ def check_output(
             continue
         rule = facts.identifying(text)
         if rule is not None:
-            report(path, rule, tag)
+            report(path_of(*path), rule, tag)
     return findings
 
 
-def _root(path: str) -> int:
-    """The top-level tag of an attribute path ``(GGGG,EEEE)[i]/...``."""
-    return int(path[1:5] + path[6:10], 16)
+def _root(prefix: str, tag: int) -> int:
+    """The top-level tag of an attribute (``prefix``: ``(GGGG,EEEE)[i]/...`` or empty at the top)."""
+    return int(prefix[1:5] + prefix[6:10], 16) if prefix else tag
 
 
 def _keyword(tag: int) -> str:
@@ -219,14 +226,15 @@ def _keyword(tag: int) -> str:
     return keyword_for_tag(tag) if not tag >> 16 & 1 else "private"
 
 
-def _private_allowed(path: str, tag: int, creators: dict[str, str | None], profile: CheckProfile) -> bool:
+def _private_allowed(
+    prefix: str, tag: int, creators: dict[tuple[str, int], str | None], profile: CheckProfile
+) -> bool:
     """Retain Safe Private: the attribute is on the safe list for its block's creator (at its level)."""
     if profile.table.private is not Action.CLEAN:
         return False
     group, element = tag >> 16, tag & 0xFFFF
-    level = path[: path.rfind("(")]
     if element < 0x1000:  # a private creator: allowed when its block may keep a safe attribute
-        creator = (creators.get(path) or "").strip()
+        creator = (creators.get((prefix, tag)) or "").strip()
         return any(g == group and c == creator for g, _, c in profile.safe_private)
-    creator = (creators.get(f"{level}({group:04X},{element >> 8:04X})") or "").strip()
+    creator = (creators.get((prefix, group << 16 | element >> 8)) or "").strip()
     return (group, element & 0xFF, creator) in profile.safe_private

@@ -1,4 +1,4 @@
-"""Every attribute of a file at any depth, as (path, tag, VR, text) leaves, for the residual check.
+"""Every attribute of a file at any depth, as (prefix, tag, VR, text) leaves, for the residual check.
 
 :func:`file_leaves` reads the encoded bytes directly (little endian, explicit or implicit VR: the raw
 engine's scanner), which is what keeps the check cheap enough to run on every output; anything else (big
@@ -24,7 +24,7 @@ from anonymizer.engine import _dictionary_vr
 from anonymizer.raw_codec import ITEM, SEQUENCE_END, STRING_VRS, UNDEFINED, Fallback
 from anonymizer.raw_scan import Element, decode_value, scan, scan_meta, transfer_syntax
 
-Leaf = tuple[str, int, str, str | None]
+Leaf = tuple[str, int, str, str | None]  # prefix (path of the item it is in), tag, VR, text
 PIXEL_DATA = 0x7FE00010
 TEXT_VRS = STRING_VRS | {"UN"}
 _LITTLE = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
@@ -53,32 +53,38 @@ def _raw_file(data: bytes) -> list[Leaf]:
     encodings = ["iso8859"]
     if charset is not None:
         encodings = convert_encodings(decode_value(data, charset, explicit, []) or None)
-    return list(_raw(data, elements, explicit, encodings, ""))
+    return _raw(data, elements, explicit, encodings, "")
 
 
 def _raw(
     data: bytes, elements: list[Element], explicit: bool, encodings: list[str], prefix: str
-) -> Iterator[Leaf]:
+) -> list[Leaf]:
+    out: list[Leaf] = []
     for element in elements:
         tag, vr, length, _, start, stop = element
-        path = f"{prefix}({tag >> 16:04X},{tag & 0xFFFF:04X})"
         if vr == "UN" and _dictionary_vr(tag) != "UN":
             raise Fallback("a standard attribute encoded as UN")
         if vr == "SQ" or (length == UNDEFINED and tag != PIXEL_DATA):
-            yield path, tag, "SQ", None
+            out.append((prefix, tag, "SQ", None))
             if tag >> 16 & 1:
                 continue
+            nested = f"{prefix}{path_of('', tag)}"
             for index, item in enumerate(_items(data, start, stop, explicit)):
-                yield from _raw(data, item, explicit, encodings, f"{path}[{index}]/")
+                out.extend(_raw(data, item, explicit, encodings, f"{nested}[{index}]/"))
         elif vr in TEXT_VRS and tag != PIXEL_DATA:
             value = data[start:stop]
             if value.isascii():
-                yield path, tag, vr, value.decode("ascii").rstrip(" \0")
+                out.append((prefix, tag, vr, value.decode("ascii").rstrip(" \0")))
             else:
-                decoded = decode_value(data, element, explicit, encodings)
-                yield path, tag, vr, _text(decoded)
+                out.append((prefix, tag, vr, _text(decode_value(data, element, explicit, encodings))))
         else:
-            yield path, tag, vr, None
+            out.append((prefix, tag, vr, None))
+    return out
+
+
+def path_of(prefix: str, tag: int) -> str:
+    """The attribute path of a leaf: ``(GGGG,EEEE)[item]/(GGGG,EEEE)``."""
+    return f"{prefix}({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
 def _items(data: bytes, start: int, stop: int, explicit: bool) -> Iterator[list[Element]]:
@@ -113,17 +119,17 @@ def dataset_leaves(ds: Dataset, prefix: str = "") -> Iterator[Leaf]:
         vr = raw.VR or _dictionary_vr(tag)
         if vr == "UN" and _dictionary_vr(tag) != "UN":
             vr = _dictionary_vr(tag)
-        path = f"{prefix}({tag >> 16:04X},{tag & 0xFFFF:04X})"
         undefined = isinstance(raw, RawDataElement) and raw.length == UNDEFINED and tag != PIXEL_DATA
         if vr == "SQ" or undefined:
             value = ds[tag_obj].value
             if isinstance(value, Sequence):
-                yield path, tag, "SQ", None
+                yield prefix, tag, "SQ", None
                 if not tag >> 16 & 1:
+                    nested = path_of(prefix, tag)
                     for index, item in enumerate(value):
-                        yield from dataset_leaves(item, f"{path}[{index}]/")
+                        yield from dataset_leaves(item, f"{nested}[{index}]/")
                 continue
         if vr in TEXT_VRS and tag != PIXEL_DATA:
-            yield path, tag, vr, _text(ds[tag_obj].value)
+            yield prefix, tag, vr, _text(ds[tag_obj].value)
         else:
-            yield path, tag, vr, None
+            yield prefix, tag, vr, None
