@@ -180,7 +180,7 @@ def check_output(
     flag = next((text for p, t, _, text in leaves if not p and t == 0x00120062), None)
     if (flag or "").strip().upper() != "YES":
         report("(0012,0062)", "identity-flag", 0x00120062)
-    prefix = profile.pseudonym_prefix.upper()
+    pseudonym = profile.pseudonym_prefix.upper()
     for prefix, tag, vr, text in leaves:
         if tag >> 16 & 1:
             if not _private_allowed(prefix, tag, creators, profile):
@@ -207,7 +207,7 @@ def check_output(
             continue
         if (action is None or action is Action.KEEP) and facts.kept.get(path) == text:
             continue  # the profile keeps this attribute, and it holds its own source value
-        if (tag in PSEUDONYM_TAGS and upper.startswith(prefix)) or upper in _DUMMIES:
+        if (tag in PSEUDONYM_TAGS and upper.startswith(pseudonym)) or upper in _DUMMIES:
             continue
         rule = facts.identifying(text)
         if rule is not None:
