@@ -40,7 +40,9 @@ def leaky_uids(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Anonymizer, "_uids", keep)
 
 
-def test_batch_quarantines_an_output_with_residual_phi(source: Path, tmp_path: Path, leaky_uids: None) -> None:
+def test_batch_quarantines_an_output_with_residual_phi(
+    source: Path, tmp_path: Path, leaky_uids: None
+) -> None:
     out = tmp_path / "out"
     summary = run_batch(source, out, ProfileSettings(), KEY, jobs=1)
     assert summary.anonymized == 0 and summary.failed == 1
