@@ -4,7 +4,9 @@
 
 The corpus is generated: mixed CT / MR / CR instances (64x64 pixels) with nested sequences (referenced
 images, request attributes, code sequences) and private tags, one folder per series. Both tools read each
-file, anonymise it and write it. The comparison is at equal parallelism: ``--jobs N`` runs our batch with
+file, anonymise it and write it; ours also runs the residual-PHI check on every output against its
+source before releasing it (fail closed, as every batch does), and the run fails if anything is
+quarantined. The comparison is at equal parallelism: ``--jobs N`` runs our batch with
 N worker processes and dicognito in N processes (one dicognito per process over its share of the files);
 the default N = 1 compares one core with one core. Each tool runs ``--repeat`` times, alternating, into
 fresh output folders, and the best rate of each is reported (the machine may be shared). dicognito is
