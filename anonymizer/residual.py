@@ -3,7 +3,7 @@
 :func:`check_output` compares an output dataset with the source it was made from (when known) under the
 profile's resolved table, and returns :class:`Finding` objects: the attribute path, the rule it breaks and
 a severity, never the value. The rules and the coincidence thresholds are documented in
-``docs/anonymizer.md`` ("Residual check"); in short:
+``docs/anonymizer.md`` ("The residual check"); in short:
 
 * ``identifying-value``: a value of one of the source's identifying attributes (those the profile removes,
   empties, replaces with a dummy or a UID: X, Z, D, U rows after options) is found in an output string.
@@ -33,7 +33,7 @@ from itertools import pairwise
 from pydicom.dataset import Dataset
 from pydicom.uid import UID_dictionary
 
-from anonymizer.dummies import _DUMMY, DUMMY_TEXT
+from anonymizer.dummies import DUMMY_TEXT, DUMMY_VALUES
 from anonymizer.engine import ACCESSION, PATIENT_ID, PATIENT_NAME
 from anonymizer.residual_walk import Leaf, dataset_leaves, file_leaves, path_of
 from anonymizer.safe_private import SafeKey
@@ -50,13 +50,13 @@ SEVERITY = {
     "uid-not-replaced": "medium",
     "identity-flag": "low",
 }
+# where identifying values are gathered (numeric strings DS/IS, times, UIDs and binary never are)
 TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT", "UN"})
-SEARCHED_VRS = TEXT_VRS | {"UI"}  # where values are searched (numeric strings DS/IS and binary never are)
 PSEUDONYM_TAGS = frozenset({PATIENT_NAME, PATIENT_ID, ACCESSION})
 WRITTEN_BY_PROFILE = frozenset({0x00120062, 0x00120063, 0x00120064, 0x00280303})
 IDENTIFYING = frozenset({Action.REMOVE, Action.EMPTY, Action.DUMMY, Action.UID, Action.REFERENCES})
 MIN_TOKEN, MIN_NAME_LETTERS, MIN_DIGITS = 5, 3, 6
-_DUMMIES = frozenset(str(v).upper() for v in _DUMMY.values() if isinstance(v, str)) | {DUMMY_TEXT}
+_DUMMIES = frozenset(str(v).upper() for v in DUMMY_VALUES.values() if isinstance(v, str)) | {DUMMY_TEXT}
 _SPLIT = re.compile(r"[^A-Za-z0-9.\-_\x80-\uffff]+")  # words: letters, digits and . - _ inside
 
 
