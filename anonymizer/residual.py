@@ -57,6 +57,7 @@ WRITTEN_BY_PROFILE = frozenset({0x00120062, 0x00120063, 0x00120064, 0x00280303})
 IDENTIFYING = frozenset({Action.REMOVE, Action.EMPTY, Action.DUMMY, Action.UID, Action.REFERENCES})
 MIN_TOKEN, MIN_NAME_LETTERS, MIN_DIGITS = 5, 3, 6
 _DUMMIES = frozenset(str(v).upper() for v in DUMMY_VALUES.values() if isinstance(v, str)) | {DUMMY_TEXT}
+_UID_TEXT = re.compile(r"[0-9.\\]+")  # UIDs (one or more): compared as they are, not cached as words
 _SPLIT = re.compile(r"[^A-Za-z0-9.\-_\x80-\uffff]+")  # words: letters, digits and . - _ inside
 
 
@@ -85,6 +86,15 @@ class CheckProfile:
     table: ActionTable
     safe_private: frozenset[SafeKey] = frozenset()
     pseudonym_prefix: str = "ANON"
+    _actions: dict[int, Action | None] = field(default_factory=dict, compare=False, repr=False)
+
+    def action(self, tag: int) -> Action | None:
+        """The table's action for ``tag`` (memoised: the check asks for every element of every file)."""
+        try:
+            return self._actions[tag]
+        except KeyError:
+            action = self._actions[tag] = self.table.action_for(tag)
+            return action
 
 
 @dataclass
@@ -96,12 +106,19 @@ class SourceFacts:
     names: set[str] = field(default_factory=set)
     uids: set[str] = field(default_factory=set)
     dates: dict[tuple[str, int], str] = field(default_factory=dict)  # by (prefix, tag)
-    kept: dict[tuple[str, int], str] = field(default_factory=dict)
+    leaves: list[Leaf] = field(default_factory=list)
+    _kept: dict[tuple[str, int], str] | None = None
+
+    def kept(self, key: tuple[str, int]) -> str | None:
+        """The source's text at (prefix, tag) (built on first use: only a hit on a kept value asks)."""
+        if self._kept is None:
+            self._kept = {(p, t): text or "" for p, t, _, text in self.leaves}
+        return self._kept.get(key)
 
     def identifying(self, text: str) -> str | None:
         """The rule a text breaks (a UID, a value or a name of the source is in it), or None."""
         whole = text.strip(" \0").upper()
-        parts = words(whole)
+        parts = whole.split("\\") if whole[:1].isdigit() and _UID_TEXT.fullmatch(whole) else words(whole)
         if any(p in self.uids for p in parts):
             return "uid-not-remapped"
         if whole in self.tokens or any(p in self.tokens for p in parts):
@@ -130,6 +147,12 @@ def _worth(token: str) -> bool:
 
 
 @lru_cache(maxsize=65536)
+def _tokens(text: str) -> tuple[str, ...]:
+    """The identifying tokens of an upper-case value: the whole value and its words that are worth it."""
+    return tuple(t for t in (text, *words(text)) if _worth(t))
+
+
+@lru_cache(maxsize=65536)
 def _name_parts(name: str) -> tuple[str, ...]:
     """Components of a person name that can identify (3 letters or more, not a dummy)."""
     parts = _SPLIT.split(name)
@@ -143,16 +166,15 @@ def leaves_of(source: Dataset | bytes) -> Iterable[Leaf]:
 def source_facts(source: Dataset | bytes, profile: CheckProfile) -> SourceFacts:
     """Gather what identifies in ``source`` (a dataset or a file's bytes) under the profile (one walk)."""
     facts = SourceFacts()
-    table = profile.table
-    for prefix, tag, vr, text in leaves_of(source):
+    facts.leaves = leaves = list(leaves_of(source))
+    for prefix, tag, vr, text in leaves:
         if text is None or not text or tag >> 16 & 1:
             continue
-        action = table.action_for(tag)
+        action = profile.action(tag)
         upper = text.strip(" \0").upper()
         if vr == "PN" and action is not Action.KEEP:
             facts.names.update(_name_parts(upper))
         if action is None or action is Action.KEEP:
-            facts.kept[(prefix, tag)] = text
             continue
         if vr in ("DA", "DT"):
             facts.dates[(prefix, tag)] = text
@@ -160,7 +182,7 @@ def source_facts(source: Dataset | bytes, profile: CheckProfile) -> SourceFacts:
             if action in IDENTIFYING:
                 facts.uids.update(u for u in upper.split("\\") if u and u not in UID_dictionary)
         elif vr in TEXT_VRS and action in IDENTIFYING:
-            facts.tokens.update(t for t in (upper, *words(upper)) if _worth(t))
+            facts.tokens.update(_tokens(upper))
     return facts
 
 
@@ -169,7 +191,6 @@ def check_output(
 ) -> list[Finding]:
     """All findings of one output (a dataset or a file's bytes) against its source, when known."""
     facts = source if isinstance(source, SourceFacts) or source is None else source_facts(source, profile)
-    table = profile.table
     findings: list[Finding] = []
 
     def report(path: str, rule: str, tag: int) -> None:
@@ -189,7 +210,7 @@ def check_output(
         if text is None or not text or vr in ("DS", "IS", "TM") or _root(prefix, tag) in WRITTEN_BY_PROFILE:
             continue  # (the de-identification attributes are the profile's own words, nested ones too)
         path = (prefix, tag)
-        action = table.action_for(tag)
+        action = profile.action(tag)
         if action is Action.REMOVE and not (0x6000 <= tag >> 16 <= 0x60FF):
             report(path_of(*path), "removed-present", tag)
             continue
@@ -205,13 +226,12 @@ def check_output(
         if vr in ("DA", "DT") and facts.dates.get(path) == text and upper not in _DUMMIES:
             report(path_of(*path), "date-not-shifted", tag)
             continue
-        if (action is None or action is Action.KEEP) and facts.kept.get(path) == text:
-            continue  # the profile keeps this attribute, and it holds its own source value
         if (tag in PSEUDONYM_TAGS and upper.startswith(pseudonym)) or upper in _DUMMIES:
             continue
         rule = facts.identifying(text)
-        if rule is not None:
-            report(path_of(*path), rule, tag)
+        if rule is None or ((action is None or action is Action.KEEP) and facts.kept(path) == text):
+            continue  # nothing, or an attribute the profile keeps holding exactly its own source value
+        report(path_of(*path), rule, tag)
     return findings
 
 

@@ -3,9 +3,10 @@
 :func:`file_leaves` reads the encoded bytes directly (little endian, explicit or implicit VR: the raw
 engine's scanner), which is what keeps the check cheap enough to run on every output; anything else (big
 endian, deflated, a standard sequence sent as UN, no preamble) goes through pydicom
-(:func:`dataset_leaves`). Both give the same leaves. Text is given for string VRs (decoded with the
-file's character set when not plain ASCII); binary and numeric values give None.
-Private sequences are not entered: the private rule judges the sequence as a whole.
+(:func:`dataset_leaves`). Both give the same leaves. Leaves are the string elements (text decoded with
+the file's character set when not plain ASCII) and every private element (text None unless a string);
+standard binary elements and the sequences themselves give no leaf (the items' elements do). Private
+sequences are not entered: the private rule judges the sequence as a whole.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ def _raw(
         if vr == "UN" and _dictionary_vr(tag) != "UN":
             raise Fallback("a standard attribute encoded as UN")
         if vr == "SQ" or (length == UNDEFINED and tag != PIXEL_DATA):
-            out.append((prefix, tag, "SQ", None))
             if tag >> 16 & 1:
+                out.append((prefix, tag, "SQ", None))
                 continue
             nested = f"{prefix}{path_of('', tag)}"
             for index, item in enumerate(_items(data, start, stop, explicit)):
@@ -77,7 +78,7 @@ def _raw(
                 out.append((prefix, tag, vr, value.decode("ascii").rstrip(" \0")))
             else:
                 out.append((prefix, tag, vr, _text(decode_value(data, element, explicit, encodings))))
-        else:
+        elif tag >> 16 & 1:
             out.append((prefix, tag, vr, None))
     return out
 
@@ -123,13 +124,14 @@ def dataset_leaves(ds: Dataset, prefix: str = "") -> Iterator[Leaf]:
         if vr == "SQ" or undefined:
             value = ds[tag_obj].value
             if isinstance(value, Sequence):
-                yield prefix, tag, "SQ", None
-                if not tag >> 16 & 1:
-                    nested = path_of(prefix, tag)
-                    for index, item in enumerate(value):
-                        yield from dataset_leaves(item, f"{nested}[{index}]/")
+                if tag >> 16 & 1:
+                    yield prefix, tag, "SQ", None
+                    continue
+                nested = path_of(prefix, tag)
+                for index, item in enumerate(value):
+                    yield from dataset_leaves(item, f"{nested}[{index}]/")
                 continue
         if vr in TEXT_VRS and tag != PIXEL_DATA:
             yield prefix, tag, vr, _text(ds[tag_obj].value)
-        else:
+        elif tag >> 16 & 1:
             yield prefix, tag, vr, None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import resource
 import shutil
 import statistics
 import sys
@@ -160,11 +161,16 @@ def main() -> int:
         generate(source, args.count)
         ours: list[float] = []
         theirs: list[float] = []
+        cpu: dict[str, list[float]] = {"ours": [], "dicognito": []}
         for run in range(max(1, args.repeat)):
+            started = _cpu_seconds()
             ours.append(bench_ours(source, root / f"ours-{run}", args.jobs))
+            cpu["ours"].append(_cpu_seconds() - started)
+            started = _cpu_seconds()
             rate = bench_dicognito(source, root / f"dicognito-{run}", args.jobs)
             if rate is not None:
                 theirs.append(rate)
+                cpu["dicognito"].append(_cpu_seconds() - started)
             shutil.rmtree(root / f"ours-{run}", ignore_errors=True)
             shutil.rmtree(root / f"dicognito-{run}", ignore_errors=True)
         runs = ", ".join(f"{r:.0f}" for r in ours)
@@ -180,7 +186,19 @@ def main() -> int:
                 f"({', '.join(f'{r:.1f}' for r in pairs)}); best vs best {max(ours) / max(theirs):.1f}x "
                 "(goal >= 5x)"
             )
+            per_file = {k: 1000 * min(v) / args.count for k, v in cpu.items()}
+            print(
+                f"CPU time per file (user+system, all processes, best run): ours {per_file['ours']:.2f} ms, "
+                f"dicognito {per_file['dicognito']:.2f} ms: {per_file['dicognito'] / per_file['ours']:.1f}x "
+                "(independent of other load on the machine)"
+            )
     return 0
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU of this process and of its finished children (the worker pools)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 if __name__ == "__main__":
