@@ -115,6 +115,11 @@ def run(args: argparse.Namespace) -> int:
     if summary.refused or summary.failed:
         audit = args.audit or output / "anonymize-audit.jsonl"
         print(f"anonymize: see {audit} for the reason of each refused or failed file", file=sys.stderr)
+    from anonymizer.batch import default_quarantine
+
+    held = args.quarantine or default_quarantine(output)
+    if held.is_dir() and any(held.iterdir()):
+        print(f"anonymize: outputs with residual PHI were not released; they are in {held}", file=sys.stderr)
     return 0
 
 
