@@ -35,7 +35,7 @@ from pydicom.uid import UID_dictionary
 
 from anonymizer.dummies import DUMMY_TEXT, DUMMY_VALUES
 from anonymizer.engine import ACCESSION, PATIENT_ID, PATIENT_NAME
-from anonymizer.residual_walk import Leaf, dataset_leaves, file_leaves, path_of
+from anonymizer.residual_walk import Leaf, Wanted, dataset_leaves, file_leaves, path_of
 from anonymizer.safe_private import SafeKey
 from anonymizer.table import Action, ActionTable
 
@@ -87,6 +87,15 @@ class CheckProfile:
     safe_private: frozenset[SafeKey] = frozenset()
     pseudonym_prefix: str = "ANON"
     _actions: dict[int, Action | None] = field(default_factory=dict, compare=False, repr=False)
+    _wanted: dict[int, bool] = field(default_factory=dict, compare=False, repr=False)
+
+    def identifying_attribute(self, tag: int, vr: str) -> bool:
+        """Whether a source element can hold an identifying value: the profile acts on it, or a name."""
+        try:
+            return vr == "PN" or self._wanted[tag]
+        except KeyError:
+            wanted = self._wanted[tag] = self.action(tag) not in (None, Action.KEEP)
+            return wanted
 
     def action(self, tag: int) -> Action | None:
         """The table's action for ``tag`` (memoised: the check asks for every element of every file)."""
@@ -106,13 +115,14 @@ class SourceFacts:
     names: set[str] = field(default_factory=set)
     uids: set[str] = field(default_factory=set)
     dates: dict[tuple[str, int], str] = field(default_factory=dict)  # by (prefix, tag)
-    leaves: list[Leaf] = field(default_factory=list)
+    source: Dataset | bytes | None = None
     _kept: dict[tuple[str, int], str] | None = None
 
     def kept(self, key: tuple[str, int]) -> str | None:
-        """The source's text at (prefix, tag) (built on first use: only a hit on a kept value asks)."""
+        """The source's text at (prefix, tag) (read on first use: only a hit on a kept value asks)."""
         if self._kept is None:
-            self._kept = {(p, t): text or "" for p, t, _, text in self.leaves}
+            leaves = leaves_of(self.source) if self.source is not None else ()
+            self._kept = {(p, t): text or "" for p, t, _, text in leaves}
         return self._kept.get(key)
 
     def identifying(self, text: str) -> str | None:
@@ -159,15 +169,16 @@ def _name_parts(name: str) -> tuple[str, ...]:
     return tuple(p for p in parts if sum(c.isalpha() for c in p) >= MIN_NAME_LETTERS and p not in _DUMMIES)
 
 
-def leaves_of(source: Dataset | bytes) -> Iterable[Leaf]:
-    return dataset_leaves(source) if isinstance(source, Dataset) else file_leaves(source)
+def leaves_of(source: Dataset | bytes, wanted: Wanted = None) -> Iterable[Leaf]:
+    if isinstance(source, Dataset):
+        return dataset_leaves(source, wanted=wanted)
+    return file_leaves(source, wanted)
 
 
 def source_facts(source: Dataset | bytes, profile: CheckProfile) -> SourceFacts:
     """Gather what identifies in ``source`` (a dataset or a file's bytes) under the profile (one walk)."""
-    facts = SourceFacts()
-    facts.leaves = leaves = list(leaves_of(source))
-    for prefix, tag, vr, text in leaves:
+    facts = SourceFacts(source=source)
+    for prefix, tag, vr, text in leaves_of(source, profile.identifying_attribute):
         if text is None or not text or tag >> 16 & 1:
             continue
         action = profile.action(tag)

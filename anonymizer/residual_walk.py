@@ -11,7 +11,7 @@ sequences are not entered: the private rule judges the sequence as a whole.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from io import BytesIO
 
 from pydicom import dcmread
@@ -32,16 +32,20 @@ _LITTLE = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
 _ITEM_HEADER_BYTES = 8
 
 
-def file_leaves(data: bytes) -> list[Leaf]:
-    """The leaves of one encoded file (raw when possible, else through pydicom)."""
+Wanted = Callable[[int, str], bool] | None  # (tag, VR) -> give a leaf for this standard element?
+
+
+def file_leaves(data: bytes, wanted: Wanted = None) -> list[Leaf]:
+    """The leaves of one encoded file (raw when possible, else through pydicom); ``wanted`` filters the
+    standard string elements (private ones always come)."""
     try:
-        return _raw_file(data)
+        return _raw_file(data, wanted)
     except Exception:  # Fallback, or anything unusual: pydicom is the reference reader
         ds = dcmread(BytesIO(data), force=True)
-        return list(dataset_leaves(ds))
+        return list(dataset_leaves(ds, wanted=wanted))
 
 
-def _raw_file(data: bytes) -> list[Leaf]:
+def _raw_file(data: bytes, wanted: Wanted) -> list[Leaf]:
     if len(data) < 132 or data[128:132] != b"DICM":
         raise Fallback("no preamble")
     meta, pos = scan_meta(data)
@@ -54,11 +58,11 @@ def _raw_file(data: bytes) -> list[Leaf]:
     encodings = ["iso8859"]
     if charset is not None:
         encodings = convert_encodings(decode_value(data, charset, explicit, []) or None)
-    return _raw(data, elements, explicit, encodings, "")
+    return _raw(data, elements, explicit, encodings, "", wanted)
 
 
 def _raw(
-    data: bytes, elements: list[Element], explicit: bool, encodings: list[str], prefix: str
+    data: bytes, elements: list[Element], explicit: bool, encodings: list[str], prefix: str, wanted: Wanted
 ) -> list[Leaf]:
     out: list[Leaf] = []
     for element in elements:
@@ -71,8 +75,10 @@ def _raw(
                 continue
             nested = f"{prefix}{path_of('', tag)}"
             for index, item in enumerate(_items(data, start, stop, explicit)):
-                out.extend(_raw(data, item, explicit, encodings, f"{nested}[{index}]/"))
+                out.extend(_raw(data, item, explicit, encodings, f"{nested}[{index}]/", wanted))
         elif vr in TEXT_VRS and tag != PIXEL_DATA:
+            if wanted is not None and not tag >> 16 & 1 and not wanted(tag, vr):
+                continue
             value = data[start:stop]
             if value.isascii():
                 out.append((prefix, tag, vr, value.decode("ascii").rstrip(" \0")))
@@ -112,7 +118,7 @@ def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def dataset_leaves(ds: Dataset, prefix: str = "") -> Iterator[Leaf]:
+def dataset_leaves(ds: Dataset, prefix: str = "", wanted: Wanted = None) -> Iterator[Leaf]:
     """The leaves of a pydicom dataset (any transfer syntax; sequences stored as UN included)."""
     for tag_obj in list(ds.keys()):
         tag = int(tag_obj)
@@ -129,9 +135,11 @@ def dataset_leaves(ds: Dataset, prefix: str = "") -> Iterator[Leaf]:
                     continue
                 nested = path_of(prefix, tag)
                 for index, item in enumerate(value):
-                    yield from dataset_leaves(item, f"{nested}[{index}]/")
+                    yield from dataset_leaves(item, f"{nested}[{index}]/", wanted)
                 continue
         if vr in TEXT_VRS and tag != PIXEL_DATA:
+            if wanted is not None and not tag >> 16 & 1 and not wanted(tag, vr):
+                continue
             yield prefix, tag, vr, _text(ds[tag_obj].value)
         elif tag >> 16 & 1:
             yield prefix, tag, vr, None
