@@ -13,9 +13,8 @@ fresh output folders, and the best rate of each is reported (the machine may be 
 optional: `.venv/bin/pip install dicognito` (not a dependency of dicom-node); without it only our rate is
 printed. The goal is a ratio of at least 5x.
 
-On a shared machine the load from other processes changes between runs; with ``--jobs 1`` the bench
-also runs both tools by turns, one patient folder (40 files) each, and prints the wall-clock and CPU
-ratios of that interleaved run, which such load affects alike.
+On a shared machine the load from other processes changes between runs; the bench also prints the CPU
+time per file of each tool (user + system, all processes), which is less sensitive to it.
 """
 
 from __future__ import annotations
@@ -149,31 +148,6 @@ def bench_dicognito(source: Path, output: Path, jobs: int) -> float | None:
     return done / (time.monotonic() - started)
 
 
-def interleaved(source: Path, root: Path) -> str:
-    """Both tools by turns, one patient folder each, so that load from elsewhere hits both alike."""
-    wall = {"ours": 0.0, "dicognito": 0.0}
-    cpu = {"ours": 0.0, "dicognito": 0.0}
-    count = 0
-    for folder in sorted(p for p in source.iterdir() if p.is_dir()):
-        files = sorted(folder.rglob("*.dcm"))
-        count += len(files)
-        for tool in ("ours", "dicognito"):
-            started, started_cpu = time.monotonic(), _cpu_seconds()
-            out = root / f"interleaved-{tool}" / folder.name
-            if tool == "ours":
-                bench_ours(folder, out, 1)
-            else:
-                _dicognito_files((folder, out, files))
-            wall[tool] += time.monotonic() - started
-            cpu[tool] += _cpu_seconds() - started_cpu
-    return (
-        f"interleaved by patient folder: ours {count / wall['ours']:.0f} files/s, dicognito "
-        f"{count / wall['dicognito']:.0f} files/s: {wall['dicognito'] / wall['ours']:.1f}x wall; "
-        f"CPU per file {1000 * cpu['ours'] / count:.2f} vs {1000 * cpu['dicognito'] / count:.2f} ms: "
-        f"{cpu['dicognito'] / cpu['ours']:.1f}x"
-    )
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -215,8 +189,6 @@ def main() -> int:
                 f"({', '.join(f'{r:.1f}' for r in pairs)}); best vs best {max(ours) / max(theirs):.1f}x "
                 "(goal >= 5x)"
             )
-            if args.jobs == 1:
-                print(interleaved(source, root))
             per_file = {k: 1000 * min(v) / args.count for k, v in cpu.items()}
             print(
                 f"CPU time per file (user+system, all processes, best run): ours {per_file['ours']:.2f} ms, "
