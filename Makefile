@@ -9,11 +9,12 @@ PIP_LINKS := $(if $(wildcard $(WHEELS)),--find-links $(WHEELS),)
 # Debian packages the tests talk to: DCMTK (storescu/storescp/echoscu), dicom3tools (dciodvfy), Orthanc,
 # Chromium (driven by Playwright for the dashboard tests; no browser download), OpenSSL (test CA for TLS),
 # Redis (Celery broker) and PostgreSQL (shared ledger) for the scale-out tests, started on loopback by them;
-# for OHIF (docs/viewer.md): the Orthanc DICOMweb plugin, nginx, and node/npm (OHIF's own parser libraries).
+# Tesseract (the anonymizer's Clean Pixel Data OCR); for OHIF (docs/viewer.md): the Orthanc DICOMweb plugin, nginx, and node/npm (OHIF's own parser libraries).
 # A `cmd` that is a path is checked as a file.
 SYSTEM_TOOLS := storescu:dcmtk dciodvfy:dicom3tools Orthanc:orthanc chromium:chromium openssl:openssl \
 	redis-server:redis-server pg_ctlcluster:postgresql \
-	/usr/share/orthanc/plugins/libOrthancDicomWeb.so:orthanc-dicomweb nginx:nginx-light node:nodejs npm:npm
+	/usr/share/orthanc/plugins/libOrthancDicomWeb.so:orthanc-dicomweb nginx:nginx-light node:nodejs npm:npm \
+	tesseract:tesseract-ocr
 # OHIF Viewer, our reference viewer: its prebuilt site (npm package, dist/ only, never committed) and the
 # npm libraries of OHIF's own SEG/SR loaders for tests/viewer/ohif/ohif_parse.mjs (exact pins + lock).
 OHIF_VERSION := 3.13.2

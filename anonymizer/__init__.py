@@ -18,7 +18,13 @@ Imports without torch or MONAI. Public surface (used by the node):
   does not handle (big endian, deflated, pixel cleaning, ...). Both give the same result
   (``tests/anonymizer/test_raw_engine.py``).
 * :func:`anonymizer.batch.run_batch` and :mod:`anonymizer.check` behind ``dicom-node anonymize``.
+* :func:`anonymizer.check.verify_output` -- the residual-PHI check (rules in :mod:`anonymizer.residual`)
+  run on every output before release: the batch quarantines an output with a finding, the node fails
+  the job (fail closed).
+* :mod:`anonymizer.pixel_clean` / :mod:`anonymizer.ocr` -- Clean Pixel Data: burned-in text found by
+  Tesseract and per-device mask templates is blacked out; text the OCR cannot read is refused.
 * :mod:`anonymizer.node_route` -- ``anonymize_forward(config)`` (the executor's transform for
   ``anonymize: PROFILE`` rules), ``deidentify_inputs`` / ``reidentify_outputs`` (``deidentify: PROFILE``
-  on pipeline rules). A refused file fails the whole job with a PipelineError (reason, no PHI).
+  on pipeline rules). A refused file, or an output with residual PHI, fails the whole job with a
+  PipelineError (reason, no PHI). Details: ``docs/anonymizer.md``.
 """

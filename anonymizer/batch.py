@@ -2,6 +2,10 @@
 
 A file is "done" when the audit holds a line for it with status ``ok`` or ``refused``; a re-run skips those.
 Outputs are written to a temporary name and renamed, so a crash never leaves a half-written file.
+Fail closed: every output is checked for residual PHI against its source (:func:`anonymizer.check.
+verify_output`) before it is released; an output with a finding is written to the quarantine folder
+instead (``<OUT>.quarantine/`` by default, outside the released tree) and reported ``failed`` with the
+findings (rule and attribute path, never the value).
 The audit never holds PHI values: source and output paths, status, refusal reason, action counts.
 """
 
@@ -17,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from anonymizer.check import read_dicom
+from anonymizer.check import check_profile, read_dataset, read_dicom, verify_output
 from anonymizer.engine import Anonymizer, IdentityMapping
 from anonymizer.errors import AnonymizationRefused
 from anonymizer.raw_engine import RawAnonymizer, anonymize_file_bytes
 from anonymizer.reidentify import ReidentificationStore
+from anonymizer.residual import CheckProfile
 from anonymizer.settings import ProfileSettings
 
 Layout = Literal["relative", "patient"]
@@ -63,6 +68,7 @@ class _Job:
     layout: Layout
     paths: tuple[str, ...]
     record_mappings: bool = True
+    quarantine: Path | None = None
 
 
 def _output_path(job: _Job, relative: str, identity: dict[str, str]) -> Path:
@@ -72,9 +78,10 @@ def _output_path(job: _Job, relative: str, identity: dict[str, str]) -> Path:
     return job.output_root.joinpath(*parts, f"{identity.get('SOPInstanceUID') or 'instance'}.dcm")
 
 
-def _process_one(
-    engines: tuple[Anonymizer, RawAnonymizer], job: _Job, relative: str
-) -> tuple[dict[str, Any], list[IdentityMapping]]:
+Engines = tuple[Anonymizer, RawAnonymizer, CheckProfile]
+
+
+def _process_one(engines: Engines, job: _Job, relative: str) -> tuple[dict[str, Any], list[IdentityMapping]]:
     record: dict[str, Any] = {
         "source": relative,
         "output": None,
@@ -87,9 +94,21 @@ def _process_one(
         data = path.read_bytes()
         result = anonymize_file_bytes(engines[0], engines[1], data, lambda _: read_dicom(path))
         if result is None:
-            record.update(status="failed", reason="not a readable DICOM file")
+            bare = _bare_dataset(data)
+            record.update(status="refused" if bare else "failed", reason=bare or "not a readable DICOM file")
             return record, []
         out = _output_path(job, relative, result.identity)
+        findings = verify_output(result.data, data, engines[2], relative)
+        if findings:
+            aside = _quarantine(job, out)
+            _write_atomic(aside, result.data)
+            listed = "; ".join(f"{f.rule} at {f.path} {f.attribute}".rstrip() for f in findings[:5])
+            record.update(
+                status="failed",
+                reason=f"residual PHI, not released ({len(findings)} finding(s)): {listed}",
+                quarantined=str(aside),
+            )
+            return record, []
         _write_atomic(out, result.data)
     except AnonymizationRefused as exc:
         record.update(status="refused", reason=exc.reason)
@@ -98,6 +117,8 @@ def _process_one(
         record.update(status="failed", reason=f"{type(exc).__name__}: {str(exc)[:200]}")
         return record, []
     record.update(output=str(out.relative_to(job.output_root)), actions=result.actions)
+    if result.masked:
+        record["masked_regions"] = result.masked  # [frame (-1: all), x, y, width, height, found by]
     if not job.record_mappings:  # no re-identification store: do not ship the mappings back
         return record, []
     mappings = list(result.mappings)
@@ -105,6 +126,27 @@ def _process_one(
     if result.date_offset_days is not None and pseudo_patient:
         mappings.append(IdentityMapping("date_offset", pseudo_patient, str(result.date_offset_days)))
     return record, mappings
+
+
+def _bare_dataset(data: bytes) -> str | None:
+    """Why DICOM data without a SOP Class UID is not anonymised (None: it is not DICOM at all)."""
+    if data[128:132] != b"DICM" and data[:2] not in (b"\x02\x00", b"\x08\x00"):
+        return None  # neither a preamble nor a first element of group 0002 / 0008: not DICOM
+    ds = read_dataset(data)
+    if ds is None or not len(ds):
+        return None
+    if "DirectoryRecordSequence" in ds:
+        return "a DICOMDIR (media directory) is not anonymised: rebuild it from the anonymised files"
+    return "DICOM data without a SOP Class UID (not a composite instance): not anonymised"
+
+
+def default_quarantine(output: Path) -> Path:
+    return output.parent / f"{output.name}.quarantine"
+
+
+def _quarantine(job: _Job, out: Path) -> Path:
+    root = job.quarantine or default_quarantine(job.output_root)
+    return root / out.relative_to(job.output_root)
 
 
 _MADE_DIRS: set[Path] = set()
@@ -132,16 +174,16 @@ def _write_atomic(out: Path, data: bytes) -> None:
     os.replace(tmp, out)
 
 
-_ENGINES: dict[tuple[str, bytes], tuple[Anonymizer, RawAnonymizer]] = {}
+_ENGINES: dict[tuple[str, bytes], Engines] = {}
 
 
-def _engines(profile: ProfileSettings, key: bytes) -> tuple[Anonymizer, RawAnonymizer]:
+def _engines(profile: ProfileSettings, key: bytes) -> Engines:
     """One engine pair per profile and key in each worker process (the table is resolved once)."""
     cache_key = (profile.model_dump_json(), key)
     engines = _ENGINES.get(cache_key)
     if engines is None:
         anonymizer = Anonymizer.from_settings(profile, key=key)
-        engines = _ENGINES[cache_key] = (anonymizer, RawAnonymizer(anonymizer))
+        engines = _ENGINES[cache_key] = (anonymizer, RawAnonymizer(anonymizer), check_profile(profile))
     return engines
 
 
@@ -189,6 +231,7 @@ def run_batch(
     layout: Layout = "relative",
     audit: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    quarantine: Path | None = None,
 ) -> BatchSummary:
     """Anonymise every file under ``source`` into ``output``; see the module docstring."""
     started = time.monotonic()
@@ -200,7 +243,9 @@ def run_batch(
     summary = BatchSummary(total=len(files), skipped=len(files) - len(todo))
     size = max(1, min(64, len(todo) // max(1, jobs * 8)))
     keep = profile.reidentification_store is not None
-    work = [_Job(profile, key, source, output, layout, chunk, keep) for chunk in _chunks(todo, size)]
+    work = [
+        _Job(profile, key, source, output, layout, chunk, keep, quarantine) for chunk in _chunks(todo, size)
+    ]
     store = ReidentificationStore(profile.reidentification_store) if profile.reidentification_store else None
     count = 0
     try:

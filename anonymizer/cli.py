@@ -46,6 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--check", type=Path, metavar="DIR", help="scan DIR for residual PHI instead")
     parser.add_argument("--source", type=Path, metavar="DIR", help="with --check: the source files of DIR")
+    parser.add_argument("--json", action="store_true", help="with --check: findings as JSON on stdout")
+    parser.add_argument(
+        "--quarantine",
+        type=Path,
+        metavar="DIR",
+        help="where outputs that fail the residual-PHI check go (default OUT.quarantine beside OUT)",
+    )
 
 
 def _profile(args: argparse.Namespace) -> ProfileSettings:
@@ -102,28 +109,31 @@ def run(args: argparse.Namespace) -> int:
         layout=args.layout,
         audit=args.audit,
         progress=_Progress(),
+        quarantine=args.quarantine,
     )
     print(f"anonymize: {summary}")
     if summary.refused or summary.failed:
         audit = args.audit or output / "anonymize-audit.jsonl"
         print(f"anonymize: see {audit} for the reason of each refused or failed file", file=sys.stderr)
+    from anonymizer.batch import default_quarantine
+
+    held = args.quarantine or default_quarantine(output)
+    if held.is_dir() and any(held.iterdir()):
+        print(f"anonymize: outputs with residual PHI were not released; they are in {held}", file=sys.stderr)
     return 0
 
 
 def _run_check(args: argparse.Namespace, profile: ProfileSettings) -> int:
-    from anonymizer.batch import list_files
-    from anonymizer.check import SourceIdentity, check_tree
-    from anonymizer.table import build_action_table
+    from anonymizer.check import check_profile, check_tree, report_json
 
     if not args.check.is_dir():
         raise InputError(f"{args.check}: not a folder")
-    table = build_action_table(profile.options)
-    source = None
-    if args.source is not None:
-        if not args.source.is_dir():
-            raise InputError(f"{args.source}: not a folder")
-        source = SourceIdentity.from_files((args.source / f for f in list_files(args.source)), table)
-    files, findings = check_tree(args.check, table, source)
+    if args.source is not None and not args.source.is_dir():
+        raise InputError(f"{args.source}: not a folder")
+    files, findings = check_tree(args.check, check_profile(profile), args.source)
+    if args.json:
+        print(report_json(files, findings))
+        return 1 if findings else 0
     for finding in findings:
         print(f"residual PHI: {finding}")
     report = {"files": files, "findings": len(findings)}

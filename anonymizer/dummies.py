@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 DUMMY_TEXT = "ANONYMIZED"
-_DUMMY: dict[str, Any] = {
+DUMMY_VALUES: dict[str, Any] = {
     "AE": "ANONYMIZED",
     "AS": "000Y",
     "CS": "ANONYMIZED",
@@ -41,7 +41,7 @@ def dummy_value(vr: str, current: Any) -> Any:
     """A value of ``vr`` that carries no information; binary values become zero bytes of equal length."""
     if vr in ("OB", "OW", "OD", "OF", "OL", "OV", "UN"):
         return bytes(len(current)) if isinstance(current, bytes | bytearray) else b""
-    return _DUMMY.get(vr, "")
+    return DUMMY_VALUES.get(vr, "")
 
 
 def identity_tokens(values: Iterable[Any]) -> list[str]:

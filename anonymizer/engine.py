@@ -59,6 +59,7 @@ class AnonymizationResult:
     actions: dict[str, int]
     mappings: list[IdentityMapping]
     date_offset_days: int | None = None
+    masked: list[list[int | str]] = field(default_factory=list)  # pixel regions blacked out (no text)
 
 
 @dataclass
@@ -127,7 +128,7 @@ class Anonymizer:
     # -- public -----------------------------------------------------------------------------------------
     def anonymize(self, ds: Dataset, *, in_place: bool = False) -> AnonymizationResult:
         """De-identify ``ds`` (a copy unless ``in_place``); raises AnonymizationRefused for pixel PHI."""
-        self._check_pixels(ds)
+        use_ocr = self._check_pixels(ds)
         if not in_place:
             ds = copy.deepcopy(ds)
         run = _Run(
@@ -136,11 +137,15 @@ class Anonymizer:
         if self._modified_dates:
             run.offset = self.pseudonyms.date_offset(run.patient_id or "name:" + run.patient_name)
         if self._needs_scrub:
-            run.scrubber = Scrubber(identity_tokens(ds.get(k) for k in IDENTITY_KEYWORDS))
+            run.scrubber = Scrubber(self.scrub_tokens(ds, [ds.get(k) for k in IDENTITY_KEYWORDS]))
+        masked: list[list[int | str]] = []
         if Option.CLEAN_PIXEL_DATA in self.options and pixels.has_pixels(ds):
             rule = pixels.matching_rule(ds, self.pixel_rules)
-            if rule is not None:
-                pixels.blank_rectangles(ds, rule)
+            if rule is not None or use_ocr:
+                from anonymizer.pixel_clean import clean_pixels
+
+                ocr = use_ocr and (rule is None or rule.ocr)
+                masked = [r.as_list() for r in clean_pixels(ds, rule, use_ocr=ocr)]
                 run.counts["C"] += 1
         file_meta = getattr(ds, "file_meta", None)
         self._walk(ds, run, None)
@@ -150,28 +155,37 @@ class Anonymizer:
                 file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         write_deidentification_attributes(ds, self.options)
         mappings = [IdentityMapping(kind, pseudo, orig) for (kind, orig), pseudo in run.mappings.items()]
-        return AnonymizationResult(ds, dict(run.counts), mappings, run.offset)
+        return AnonymizationResult(ds, dict(run.counts), mappings, run.offset, masked)
+
+    def scrub_tokens(self, source: Dataset | bytes, identity: list[Any]) -> list[str]:
+        """What the C action removes from text: the identity attributes' tokens, plus every value the
+        residual check would call identifying (any attribute the profile removes or replaces, any depth)."""
+        from anonymizer.residual import CheckProfile, source_facts  # (residual imports this module)
+
+        facts = source_facts(source, CheckProfile(self.table))
+        tokens = set(identity_tokens(identity)) | facts.tokens | facts.names | facts.uids
+        return sorted(tokens, key=len, reverse=True)
 
     # -- checks before the walk ---------------------------------------------------------------------------
-    def _check_pixels(self, ds: Dataset) -> None:
+    def _check_pixels(self, ds: Dataset) -> bool:
+        """True when the pixels may carry text and Clean Pixel Data will look for it (OCR); refuses
+        such an image without that option."""
         if Option.CLEAN_RECOGNIZABLE_VISUAL_FEATURES in self.options:
             pixels.check_visual_features(ds)
         if not pixels.has_pixels(ds):
-            return
+            return False
         burned = str(ds.get("BurnedInAnnotation", "")).upper()
         trusted = self.burned_in_policy == "trust_header" and burned == "NO"
         if burned != "YES" and (trusted or not pixels.is_risky(ds)):
-            return
-        covered = Option.CLEAN_PIXEL_DATA in self.options and pixels.matching_rule(ds, self.pixel_rules)
-        if not covered:
-            why = (
-                "BurnedInAnnotation is YES"
-                if burned == "YES"
-                else "this kind of image often has burned-in text"
-            )
-            raise AnonymizationRefused(
-                f"burned-in PHI: {why} and no Clean Pixel Data rule covers it ({pixels.describe(ds)})"
-            )
+            return False
+        if Option.CLEAN_PIXEL_DATA in self.options:
+            return True
+        why = (
+            "BurnedInAnnotation is YES" if burned == "YES" else "this kind of image often has burned-in text"
+        )
+        raise AnonymizationRefused(
+            f"burned-in PHI: {why} and the Clean Pixel Data option is not on ({pixels.describe(ds)})"
+        )
 
     # -- the walk -----------------------------------------------------------------------------------------
     def _walk(self, ds: Dataset, run: _Run, content: Action | None) -> None:
@@ -202,8 +216,21 @@ class Anonymizer:
 
     @staticmethod
     def _is_sequence(ds: Dataset, tag: int) -> bool:
-        vr = ds.get_item(tag).VR
-        return (vr or _dictionary_vr(tag)) == "SQ"
+        """A sequence however it was encoded: SQ, implicit VR (no VR), or UN (a standard SQ sent as UN).
+
+        The raw element's VR is what the file said; pydicom converts UN to the dictionary VR only when the
+        element is accessed, so a sequence stored as UN must be recognised from the dictionary here, or
+        the UIDs and names inside it would be skipped."""
+        item = ds.get_item(tag)
+        vr = item.VR
+        if vr == "SQ":
+            return True
+        if vr and vr != "UN":
+            return False
+        if _dictionary_vr(tag) == "SQ":
+            return True
+        undefined = getattr(item, "length", 0) == 0xFFFFFFFF and tag != 0x7FE00010
+        return undefined and isinstance(ds[tag].value, Sequence)
 
     def _recurse(self, ds: Dataset, tag: int, run: _Run, content: Action | None) -> None:
         for item in ds[tag].value or ():

@@ -7,8 +7,9 @@
   (patient, study, and every referenced series / instance / frame of reference UID) before they are sent.
 
 Policy: all or nothing. If any file of the series is refused (burned-in text that no pixel rule cleans,
-recognisable features) or is not readable DICOM, the job fails with a :class:`PipelineError` that says how
-many files and why (device and geometry, never PHI), and no anonymised file is left in the output: a PACS
+recognisable features), is not readable DICOM, or its output fails the residual-PHI check (fail closed),
+the job fails with a :class:`PipelineError` that says how many files and why (device and geometry, the
+rule and attribute path of a residual, never PHI), and no anonymised file is left in the output: a PACS
 admin would rather see a failed job than a half-anonymised series at the research PACS.
 
 The key comes from the profile's ``key_file``; without one, from ``<storage.path>/anon.key`` (the CLI's
@@ -30,6 +31,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 
+from anonymizer.check import check_profile, verify_output
 from anonymizer.engine import Anonymizer, IdentityMapping
 from anonymizer.errors import AnonymizationRefused
 from anonymizer.keyfile import load_or_create_key
@@ -141,11 +143,13 @@ def _anonymize_all(
 ) -> tuple[list[Path], list[RawResult]]:
     """Anonymise every file or none (see the module docstring); output files are named by their new UID."""
     engine, raw = _engines_for(config, name)
+    check = check_profile(_profile(config, name))
     results: list[RawResult] = []
     problems: Counter[str] = Counter()
     for path in input_files:
         try:
-            result = anonymize_file_bytes(engine, raw, path.read_bytes(), _read)
+            data = path.read_bytes()
+            result = anonymize_file_bytes(engine, raw, data, _read)
         except AnonymizationRefused as exc:
             problems[exc.reason] += 1
             continue
@@ -154,6 +158,10 @@ def _anonymize_all(
             continue
         if result is None:
             problems["not a readable DICOM file"] += 1
+            continue
+        findings = verify_output(result.data, data, check)  # fail closed: residual PHI is not sent
+        if findings:
+            problems[f"residual PHI ({findings[0].rule} at {findings[0].path} {findings[0].attribute})"] += 1
             continue
         results.append(result)
     if problems:

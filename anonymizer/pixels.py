@@ -1,8 +1,8 @@
-"""Burned-in PHI: decide whether pixel data may carry text, and blank configured rectangles.
+"""Burned-in PHI: decide whether pixel data may carry text, and which mask template matches a device.
 
-Header rules cannot see text in pixels. An image is refused unless a Clean Pixel Data rule covers it when
-BurnedInAnnotation is YES, or when its modality / SOP class commonly carries burned-in text (US, SC, XC, OT,
-documents, photographs).
+Header rules cannot see text in pixels. An image whose BurnedInAnnotation is YES, or whose modality / SOP
+class commonly carries burned-in text (US, SC, XC, OT, documents, photographs), is refused unless the
+Clean Pixel Data option is on; then :mod:`anonymizer.pixel_clean` cleans it (OCR and mask templates).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRLittleEndian
 
 from anonymizer.errors import AnonymizationRefused
 from anonymizer.settings import PixelRule
@@ -80,18 +79,3 @@ def check_visual_features(ds: Dataset) -> None:
         raise AnonymizationRefused(f"modality {modality} is a photograph that may show a face")
     if modality in {"CT", "MR", "PT"} and part in HEAD_PARTS:
         raise AnonymizationRefused(f"{modality} of {part} may show a face; defacing is not supported")
-
-
-def blank_rectangles(ds: Dataset, rule: PixelRule) -> None:
-    """Set every pixel inside the rule's rectangles to 0 in every frame; store the result uncompressed."""
-    array = ds.pixel_array.copy()
-    frames = array if int(ds.get("NumberOfFrames", 1) or 1) > 1 else array[None, ...]
-    for x, y, width, height in rule.rectangles:
-        frames[:, y : y + height, x : x + width, ...] = 0
-    photometric = str(ds.PhotometricInterpretation)
-    if photometric.startswith("YBR"):
-        photometric = "RGB"  # pydicom converted the decoded pixels to RGB
-    ds.set_pixel_data(array, photometric_interpretation=photometric, bits_stored=int(ds.BitsStored))
-    if hasattr(ds, "file_meta"):
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.BurnedInAnnotation = "NO"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import BytesIO
 from typing import cast
 
@@ -25,7 +25,7 @@ from pydicom.tag import Tag
 
 from anonymizer import pixels
 from anonymizer.deid_attributes import write_deidentification_attributes
-from anonymizer.dummies import DUMMY_TEXT, Scrubber, dummy_value, identity_tokens
+from anonymizer.dummies import DUMMY_TEXT, Scrubber, dummy_value
 from anonymizer.engine import (
     ACCESSION,
     IDENTITY_KEYWORDS,
@@ -80,6 +80,7 @@ class RawResult:
     mappings: list[IdentityMapping]
     date_offset_days: int | None
     identity: dict[str, str]
+    masked: list[list[int | str]] = field(default_factory=list)
 
 
 @dataclass
@@ -118,9 +119,9 @@ class RawAnonymizer:
         if SOP_CLASS not in probe:
             raise Fallback("no SOP Class UID")
         engine = self.engine
-        engine._check_pixels(probe)  # type: ignore[arg-type]  # Probe stands in for the Dataset
+        use_ocr = engine._check_pixels(probe)  # type: ignore[arg-type]  # Probe stands in for the Dataset
         cleans_pixels = Option.CLEAN_PIXEL_DATA in engine.options and pixels.has_pixels(probe)  # type: ignore[arg-type]
-        if cleans_pixels and pixels.matching_rule(probe, engine.pixel_rules) is not None:  # type: ignore[arg-type]
+        if cleans_pixels and (use_ocr or pixels.matching_rule(probe, engine.pixel_rules) is not None):  # type: ignore[arg-type]
             raise Fallback("pixel data to clean")
         run = _Run(
             patient_id=str(probe.get("PatientID", "") or ""),
@@ -129,7 +130,7 @@ class RawAnonymizer:
         if engine._modified_dates:
             run.offset = engine.pseudonyms.date_offset(run.patient_id or "name:" + run.patient_name)
         if engine._needs_scrub:
-            run.scrubber = Scrubber(identity_tokens(probe.get(k) for k in IDENTITY_KEYWORDS))
+            run.scrubber = Scrubber(engine.scrub_tokens(buf, [probe.get(k) for k in IDENTITY_KEYWORDS]))
         state = _File(buf, explicit, probe.encodings, run)
         body = self._walk(state, elements, None)
         meta_out = self._walk(_File(buf, True, probe.encodings, run), meta, None, meta=True)
@@ -387,4 +388,6 @@ def anonymize_file_bytes(
     out.save_as(buffer)
     identity = {k: str(out.get(k, "") or "") for k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID")}
     identity["SOPInstanceUID"] = str(out.get("SOPInstanceUID", "") or "")
-    return RawResult(buffer.getvalue(), result.actions, result.mappings, result.date_offset_days, identity)
+    return RawResult(
+        buffer.getvalue(), result.actions, result.mappings, result.date_offset_days, identity, result.masked
+    )

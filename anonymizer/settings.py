@@ -21,6 +21,10 @@ class PixelRule(BaseModel):
     rectangles: list[tuple[int, int, int, int]] = Field(
         description="[x, y, width, height] in pixels, origin top-left", min_length=1
     )
+    ocr: bool = Field(
+        default=True,
+        description="also look for text with the OCR (false: the template alone, e.g. for long cine loops)",
+    )
 
     @field_validator("rectangles")
     @classmethod
@@ -46,10 +50,12 @@ class ProfileSettings(BaseModel):
     )
     burned_in_policy: Literal["refuse", "trust_header"] = Field(
         default="refuse",
-        description="refuse: US/SC/XC/OT/document objects need a pixel rule; "
-        "trust_header: accept them when BurnedInAnnotation is NO",
+        description="refuse: US/SC/XC/OT/document objects need the Clean Pixel Data option (OCR and "
+        "pixel_rules); trust_header: accept them when BurnedInAnnotation is NO",
     )
-    pixel_rules: list[PixelRule] = Field(default_factory=list, description="Clean Pixel Data rectangles")
+    pixel_rules: list[PixelRule] = Field(
+        default_factory=list, description="Clean Pixel Data mask templates by device and image size"
+    )
     safe_private: list[str] = Field(
         default_factory=list,
         description="extra safe private attributes 'GGGG,xxEE,CREATOR' kept by Retain Safe Private",

@@ -10,10 +10,10 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
-from anonymizer.check import SourceIdentity, check_dataset
+from anonymizer.check import check_profile
 from anonymizer.node_route import anonymize_forward, deidentify_inputs, reidentify_outputs
+from anonymizer.residual import check_output
 from anonymizer.settings import AnonymizerSettings, ProfileSettings
-from anonymizer.table import build_action_table
 from dicom_node.config import Config, StorageConfig
 from dicom_node.errors import PipelineError
 from dicom_node.samples import Patient, ct_series
@@ -42,12 +42,11 @@ def test_forward_writes_anonymised_copies_that_pass_the_check(tmp_path: Path) ->
     assert len(outputs) == len(sources)
     assert all(p.parent == tmp_path / "out" and p.exists() for p in outputs)
     assert not list((tmp_path / "out").glob(".*"))  # no temporary files left
-    table = build_action_table(OPTIONS)
-    identity = SourceIdentity.from_files(sources, table)
-    for path in outputs:
+    check = check_profile(ProfileSettings(options=OPTIONS, pseudonym_prefix="RES"))
+    for source, path in zip(sources, outputs, strict=True):
         ds = pydicom.dcmread(path)
         assert ds.PatientIdentityRemoved == "YES" and str(ds.PatientID).startswith("RES")
-        assert check_dataset(ds, table, path.name, identity) == []
+        assert check_output(ds, pydicom.dcmread(source), check, path.name) == []
     again = transform({"anonymize": "research"}, sources, tmp_path / "again")
     assert [p.name for p in again] == [p.name for p in outputs]  # same key, same pseudonyms
     assert [p.read_bytes() for p in again] == [p.read_bytes() for p in outputs]

@@ -12,9 +12,9 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
-from anonymizer.check import SourceIdentity, check_dataset
 from anonymizer.engine import Anonymizer
 from anonymizer.errors import AnonymizationRefused
+from anonymizer.residual import CheckProfile, check_output
 from anonymizer.settings import PixelRule
 from anonymizer.table import build_action_table
 from tests.support.dicom3tools import dciodvfy
@@ -61,8 +61,7 @@ def test_no_identity_survives_basic_profile(path: Path) -> None:
     assert codes == ["113100"]
     assert out.LongitudinalTemporalInformationModified == "REMOVED"
     assert not any(int(t) >> 16 & 1 for t in list(out.keys()))
-    table = build_action_table()
-    assert check_dataset(out, table, path.name, SourceIdentity.from_files([path], table)) == []
+    assert check_output(out, source, CheckProfile(build_action_table()), path.name) == []
 
 
 @pytest.mark.parametrize("set_name", OPTION_SETS)
