@@ -60,6 +60,7 @@ def run(argv: list[str] | None = None) -> int:
     segmenter.parcellate = timed("parcellation (N4 + 104 labels)", segmenter.parcellate)  # type: ignore[method-assign]
     atrophy_pipeline.conform = timed("conform (resample + scale)", atrophy_pipeline.conform)
     atrophy_pipeline.resample = timed("labels back to the source grid", atrophy_pipeline.resample)
+    atrophy_pipeline.intracranial = timed("eTIV (affine to MNI152)", atrophy_pipeline.intracranial)
     begin = time.perf_counter()
     series = read_series(args.series)
     read_s = time.perf_counter() - begin

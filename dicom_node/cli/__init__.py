@@ -30,6 +30,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("infer", "inference.cli.infer"),
     ("train", "inference.cli.train"),
     ("evaluate", "inference.cli.evaluate"),
+    ("calibrate", "inference.cli.calibrate"),
 )
 
 

@@ -23,6 +23,9 @@ EVALUATORS: dict[str, str] = {
     "dermatitis": "inference.pipelines.dermatitis.evaluate",
     "fmri": "inference.pipelines.fmri.evaluate",
 }
+CALIBRATORS: dict[str, str] = {
+    "atrophy": "inference.pipelines.atrophy.calibrate",
+}
 
 
 def add_pipeline_subcommands(parser: argparse.ArgumentParser, table: dict[str, str]) -> None:

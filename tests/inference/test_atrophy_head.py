@@ -185,7 +185,7 @@ def test_scores() -> None:
 def test_class_finding_is_written_into_a_valid_sr(trained: Path, tmp_path: Path) -> None:
     from inference.dicom_out import write_outputs
     from inference.pipeline import AlgorithmInfo, Measurement, Result
-    from inference.pipelines.atrophy.pipeline import MILLILITER, VOLUME
+    from inference.pipelines.atrophy.assessment import MILLILITER, VOLUME
     from inference.series_reader import read_series
     from tests.inference.dicom_checks import assert_valid, roundtrip
     from tests.inference.pipeline_series import write_slices

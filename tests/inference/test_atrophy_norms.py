@@ -70,17 +70,6 @@ def test_hippocampus_defaults_side_mean_reference_icv_and_age_clamp() -> None:
     )
 
 
-def test_lobar_fallback_is_the_documented_unverified_model() -> None:
-    assert norms.expected_percent("frontal", 50.0, "M") == pytest.approx(5.8)
-    assert norms.expected_percent("frontal", 70.0, "F") == pytest.approx(
-        5.8 * (1 - 0.003 * 10) * (1 - 0.005 * 10)
-    )
-    expected = norms.expected_percent("occipital", 75.0, "M")
-    assert norms.assess("occipital", expected * (1 - 1.7 * 0.10), 75.0, "M").atrophy
-    assert not norms.assess("occipital", expected * (1 - 1.5 * 0.10), 75.0, "M").atrophy
-    assert "unverified" in norms.SOURCE_NOTE and "CentileBrain" in norms.SOURCE_NOTE
-
-
 def test_parse_age_and_sex() -> None:
     assert norms.parse_age("072Y") == 72 and norms.parse_age("006M") == 0.5 and norms.parse_age("72") is None
     assert norms.parse_sex(" m ") == "M" and norms.parse_sex("O") is None and norms.parse_sex(None) is None

@@ -12,16 +12,10 @@ from pathlib import Path
 import pytest
 
 from dicom_node.errors import ConfigError
-from inference.pipelines.atrophy import norms
+from inference.pipelines.atrophy.assessment import BELOW_RANGE, NORMALITY, Z_SCORE, Assessment
 from inference.pipelines.atrophy.norms_table import NormsTable, load_norms_table
-from inference.pipelines.atrophy.pipeline import (
-    ATROPHY,
-    PRESENT,
-    AtrophyPipeline,
-    RegionalReport,
-    norms_note,
-    report_regions,
-)
+from inference.pipelines.atrophy.params import AtrophyParams
+from inference.pipelines.atrophy.pipeline import NORMS_NOTE, AtrophyPipeline, report_regions
 from tests.inference.test_atrophy_assessment import XA30_ICV_ML, XA30_VOLUMES_ML
 
 SOURCE = "Site controls 2026 (n=212, 3 T MPRAGE, deepbet ICV)"
@@ -48,72 +42,41 @@ def _table(tmp_path: Path) -> NormsTable:
     return load_norms_table(_write(tmp_path, f"# source: {SOURCE}", HEADER, *LOBES))
 
 
-def _codes(report: RegionalReport) -> list[str]:
-    return next(line for line in report.lines if line.startswith("Annotation codes")).split(": ")[1].split()
+def _report(table: NormsTable | None, age: float | None = 31.0, sex: str = "M") -> Assessment:
+    return report_regions(
+        XA30_VOLUMES_ML, XA30_ICV_ML, age, sex, coarse=False, params=AtrophyParams(norms_table=table)
+    )
 
 
-def _flags(report: RegionalReport) -> dict[int, bool]:
-    return {f.region or 0: f.value == PRESENT for f in report.findings if f.concept == ATROPHY}
+def _below(report: Assessment) -> dict[int, bool]:
+    return {f.region or 0: f.value == BELOW_RANGE for f in report.findings if f.concept == NORMALITY}
+
+
+def _references(report: Assessment) -> dict[int, str]:
+    return {n.region: n.text for n in report.notes if n.region and n.text.startswith("Reference: ")}
 
 
 def test_site_table_overrides_the_lobes_it_covers(tmp_path: Path) -> None:
-    built_in = report_regions(XA30_VOLUMES_ML, XA30_ICV_ML, 31.0, "M", coarse=False)
-    assert _codes(built_in) == ["11", "21", "31", "41", "50", "60", "71", "81", "91", "101"]
-    site = report_regions(XA30_VOLUMES_ML, XA30_ICV_ML, 31.0, "M", coarse=False, norms_table=_table(tmp_path))
-    # frontal, temporal: no atrophy now; left parietal: atrophy now; occipital (men) and hippocampi:
-    # the built-in reference, unchanged.
-    assert _codes(site) == ["10", "20", "30", "40", "51", "60", "71", "81", "91", "101"]
-    assert _flags(site) == {
-        1: False,
-        2: False,
-        3: False,
-        4: False,
-        5: True,
-        6: False,
-        7: True,
-        8: True,
-        9: True,
-        10: True,
-    }
-    left_parietal = next(line for line in site.lines if line.startswith("Left parietal cortex"))
+    built_in, site = _report(None), _report(_table(tmp_path))
+    # frontal, temporal, parietal (men 20-40): the site rows; occipital (men) and hippocampi: built-in.
+    refs = _references(site)
+    assert all(refs[label].startswith(f"Reference: site table norms.csv ({SOURCE})") for label in range(1, 7))
+    assert all("site table" not in refs[label] for label in range(7, 11))
     z = (100.0 * XA30_VOLUMES_ML[5] / XA30_ICV_ML - 5.0) / 0.3
-    assert (
-        left_parietal.endswith(f"(site table: expected 5.00 %, z {z:+.1f}: atrophy)") and z < norms.Z_CUTOFF
-    )
+    z_left_parietal = next(m.value for m in site.measurements if m.region == 5 and m.concept == Z_SCORE)
+    assert z_left_parietal == pytest.approx(z, abs=0.01) and _below(site)[5] == (z < -1.96)
+    assert not _below(site)[1] and _below(built_in)[1]  # frontal: the site's mean is near the measured one
     left_occipital = next(line for line in site.lines if line.startswith("Left occipital cortex"))
     assert left_occipital == next(line for line in built_in.lines if line.startswith("Left occipital cortex"))
-
-
-def test_summary_names_the_source_and_the_regions_left_on_the_built_in_reference(tmp_path: Path) -> None:
-    site = report_regions(XA30_VOLUMES_ML, XA30_ICV_ML, 31.0, "M", coarse=False, norms_table=_table(tmp_path))
-    covered, fallback = site.reference.split("; built-in for ", 1)
-    assert covered.startswith(
-        f"site table norms.csv ({SOURCE}) for Left frontal cortex, Right frontal cortex"
-    )
-    assert "Right parietal cortex" in covered and "occipital" not in covered and "hippocampus" not in covered
-    assert fallback == (
-        "Left occipital cortex, Right occipital cortex, Left hippocampus, Right hippocampus: "
-        + norms.SOURCE_NOTE
-    )
-    without = report_regions(XA30_VOLUMES_ML, XA30_ICV_ML, 31.0, "M", coarse=False)
-    assert without.reference == norms.SOURCE_NOTE  # no table: the summary line is as before
 
 
 def test_ages_and_sexes_the_table_does_not_cover_fall_back_to_the_built_in_reference(tmp_path: Path) -> None:
     table = _table(tmp_path)
     for age, sex in ((45.0, "M"), (19.9, "F"), (40.0, "M")):  # bands are age_min <= age < age_max
-        built_in = report_regions(XA30_VOLUMES_ML, XA30_ICV_ML, age, sex, coarse=False)
-        site = report_regions(XA30_VOLUMES_ML, XA30_ICV_ML, age, sex, coarse=False, norms_table=table)
-        assert site.lines == built_in.lines and _flags(site) == _flags(built_in)
-        assert (
-            site.reference.startswith("site table norms.csv (")
-            and "covers no region at this age and sex" in site.reference
-        )
-    women = report_regions(XA30_VOLUMES_ML, XA30_ICV_ML, 20.0, "F", coarse=False, norms_table=table)
-    assert (
-        "Left temporal cortex, Right temporal cortex, Left occipital cortex" in women.reference
-    )  # sex both, F
-    assert "frontal" not in women.reference.split("; built-in for ")[0]
+        built_in, site = _report(None, age, sex), _report(table, age, sex)
+        assert site.lines == built_in.lines and _below(site) == _below(built_in)
+    women = _references(_report(table, 20.0, "F"))
+    assert "site table" in women[3] and "site table" in women[7] and "site table" not in women[1]
 
 
 def test_table_covering_every_region_and_not_assessed_subjects(tmp_path: Path) -> None:
@@ -128,12 +91,14 @@ def test_table_covering_every_region_and_not_assessed_subjects(tmp_path: Path) -
         )
     ]
     table = load_norms_table(_write(tmp_path, "# Source: synthetic", HEADER, *rows))
-    report = report_regions(XA30_VOLUMES_ML, XA30_ICV_ML, 31.0, "M", coarse=False, norms_table=table)
-    assert report.reference == "site table norms.csv (synthetic) for all 10 regions"
-    assert not any(_flags(report).values())
-    missing_age = report_regions(XA30_VOLUMES_ML, XA30_ICV_ML, None, "M", coarse=False, norms_table=table)
-    assert _flags(missing_age) == {}
-    assert missing_age.reference == norms_note(table, built_in=norms.SOURCE_NOTE)
+    report = _report(table)
+    assert all(
+        text.startswith("Reference: site table norms.csv (synthetic)")
+        for text in _references(report).values()
+    )
+    assert len(_references(report)) == 10 and not any(_below(report).values())
+    missing_age = _report(table, None)
+    assert set(_below(missing_age).values()) == {False} and not _references(missing_age)
 
 
 def test_source_column_and_the_algorithm_parameters(tmp_path: Path) -> None:
@@ -155,8 +120,7 @@ def test_source_column_and_the_algorithm_parameters(tmp_path: Path) -> None:
     pipeline = AtrophyPipeline({"params": {"norms_table": str(path), "brain_extractor": "mindgrab"}})
     assert pipeline.algorithm.parameters["norms"] == (
         "site table norms.csv (Potvin et al., NeuroImage 2017; Site controls) where it covers the subject;"
-        " otherwise built-in: hippocampus: CentileBrain (Ge 2024), brain-mask ICV as eTIV; lobar cortex:"
-        " approximate, unverified"
+        f" otherwise built-in: {NORMS_NOTE}"
     )
 
 

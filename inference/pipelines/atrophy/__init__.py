@@ -3,8 +3,10 @@
 Modules: :mod:`.meshnet` (network + TensorFlow.js loader), :mod:`.convert` (bundle writer),
 :mod:`.conform` (1 mm 256^3 grid and back), :mod:`.brain_extraction` (deepbet's networks),
 :mod:`.segment` (skull strip and parcellation), :mod:`.boxes` (crops), :mod:`.regions`
-(DKT → 10 regions), :mod:`.norms` (reference ranges), :mod:`.pipeline` (the pipeline). The trainable
-head: :mod:`.features` (regional features and their CSV cache), :mod:`.dataset` (AI-Hub style data),
+(Desikan-Killiany parcels → 10 regions), :mod:`.brainchart` / :mod:`.reference` / :mod:`.norms`
+(norms), :mod:`.assessment` (what the report says), :mod:`.calibration` (site offsets), :mod:`.etiv`
+(eTIV), :mod:`.pipeline` (the pipeline). The trainable head: :mod:`.features` (regional features and
+their CSV cache), :mod:`.dataset` (AI-Hub style data),
 :mod:`.head` (model and training), :mod:`.head_bundle`, :mod:`.metrics`, :mod:`.train` / :mod:`.evaluate`
 (CLI), :mod:`.synthetic` (a synthetic features data set). Importing this package imports nothing heavy;
 :func:`build` does.
@@ -27,7 +29,6 @@ def build(settings: Mapping[str, Any]) -> AtrophyPipeline:
 
 def check_params(params: Mapping[str, Any]) -> None:
     """``pipelines.atrophy.params`` checks that need no model (the node runs them at start)."""
-    from inference.pipelines.atrophy.norms_table import load_norms_table
+    from inference.pipelines.atrophy.params import parse_params
 
-    if params.get("norms_table"):
-        load_norms_table(params["norms_table"])
+    parse_params(params)

@@ -44,9 +44,9 @@ BUNDLES = (
     BundleSpec(
         "parcellation",
         "model21_104class",
-        "brainchop Aparc+Aseg 104 (DKT) parcellation, converted to torch",
-        "FreeSurfer-style aparc+aseg with 104 labels (DKT cortex, subcortical, hippocampus) on a conformed "
-        "1 mm T1, min-max normalised. Label names in configs/labels.json.",
+        "brainchop Aparc+Aseg 104 (Desikan-Killiany) parcellation, converted to torch",
+        "FreeSurfer-style aparc+aseg with 104 labels (Desikan-Killiany cortex, subcortical, hippocampus)"
+        " on a conformed 1 mm T1, min-max normalised. Label names in configs/labels.json.",
         "see configs/labels.json",
     ),
 )

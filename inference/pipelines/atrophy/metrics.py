@@ -1,8 +1,8 @@
 """Scores of the head, printed by ``evaluate atrophy`` and stored in the bundle by ``train atrophy``.
 
 Per region: accuracy, sensitivity (atrophy found when annotated) and specificity (no atrophy when none
-annotated) over the subjects annotated for that region; the 3-class confusion matrix (rows: annotated
-class, columns: predicted) over the subjects with a class.
+annotated) over the subjects annotated for that region, with 95 % Wilson score intervals; the 3-class
+confusion matrix (rows: annotated class, columns: predicted) over the subjects with a class.
 """
 
 from __future__ import annotations
@@ -24,9 +24,32 @@ class BinaryScore:
     accuracy: float
     sensitivity: float
     specificity: float
+    true_positives: int = 0
+    true_negatives: int = 0
+
+    def intervals(self) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float]]:
+        """95 % Wilson intervals of accuracy, sensitivity and specificity."""
+        negatives = self.n - self.positives
+        false_negatives = self.positives - self.true_positives
+        correct = self.true_positives + self.true_negatives
+        return (
+            wilson(correct, self.n),
+            wilson(self.true_positives, self.true_positives + false_negatives),
+            wilson(self.true_negatives, negatives),
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
+
+
+def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a proportion (NaN, NaN when n is 0)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _ratio(numerator: int, denominator: int) -> float:
@@ -44,6 +67,8 @@ def binary_score(truth: np.ndarray, predicted: np.ndarray) -> BinaryScore:
         accuracy=_ratio(tp + tn, int(known.sum())),
         sensitivity=_ratio(tp, int(t.sum())),
         specificity=_ratio(tn, int((~t).sum())),
+        true_positives=tp,
+        true_negatives=tn,
     )
 
 
@@ -68,13 +93,23 @@ def _percent(value: float) -> str:
     return "   n/a" if math.isnan(value) else f"{100 * value:5.1f}%"
 
 
+def _with_interval(value: float, interval: tuple[float, float]) -> str:
+    if math.isnan(value):
+        return "n/a".rjust(18)
+    return f"{100 * value:5.1f}% ({100 * interval[0]:4.1f}-{100 * interval[1]:5.1f})"
+
+
 def region_table(scores: list[BinaryScore]) -> list[str]:
-    lines = [f"{'Region':<22} {'codes':>7} {'n':>5} {'atrophy':>7} {'accuracy':>8} {'sens.':>7} {'spec.':>7}"]
+    """Per region: n, positives, accuracy, sensitivity, specificity with 95 % Wilson intervals."""
+    header = f"{'Region':<22} {'codes':>7} {'n':>5} {'atrophy':>7}"
+    lines = [header + f" {'accuracy (95% CI)':>18} {'sens. (95% CI)':>18} {'spec. (95% CI)':>18}"]
     for region, score in zip(REGIONS, scores, strict=True):
         codes = f"{region.code(True)}/{region.code(False)}"
+        accuracy, sensitivity, specificity = score.intervals()
         lines.append(
-            f"{region.name:<22} {codes:>7} {score.n:>5} {score.positives:>7} {_percent(score.accuracy):>8}"
-            f" {_percent(score.sensitivity):>7} {_percent(score.specificity):>7}"
+            f"{region.name:<22} {codes:>7} {score.n:>5} {score.positives:>7}"
+            f" {_with_interval(score.accuracy, accuracy)} {_with_interval(score.sensitivity, sensitivity)}"
+            f" {_with_interval(score.specificity, specificity)}"
         )
     return lines
 

@@ -1,7 +1,7 @@
-"""Age- and sex-specific reference ranges for ICV-normalised regional volumes, and the atrophy flag.
+"""The CentileBrain hippocampus reference (age, sex and ICV) and Patient's Age / Sex parsing.
 
-STATUS: the hippocampal reference is a published normative model; the four lobar references are still
-approximate and unverified. Research use only, not a diagnosis.
+The hippocampal reference (CentileBrain) lives here; the lobes use BrainChart (:mod:`.reference`).
+Research use only, not a diagnosis.
 
 Hippocampus (verified against the published model)
     CentileBrain multivariate fractional-polynomial (MFPR) models of FreeSurfer subcortical volumes, one
@@ -38,12 +38,10 @@ Hippocampus (verified against the published model)
     about three times that at 40-50), which the tests check.
 
 Limits of the hippocampal reference
-    * Our "ICV" is the brain-extraction mask (deepbet by default, MindGrab as fallback: brain and
-      ventricles, most outer CSF excluded; deepbet's is about 7 % smaller than MindGrab's),
-      not FreeSurfer's atlas-scaling eTIV (Buckner et al., NeuroImage 23 (2004) 724-738). We use the mask
-      volume in place of eTIV without a conversion: no published mask-to-eTIV relation was found. The
-      mask is smaller than eTIV when sulcal CSF is left out (more so in older brains), which makes the
-      expected volume too low and so biases towards *not* flagging atrophy.
+    * Our ICV is an eTIV by atlas scaling (:mod:`.etiv`, Buckner et al., NeuroImage 23 (2004)
+      724-738) through a brain-to-brain affine registration to MNI152, not FreeSurfer's own; when that
+      registration fails the brain-extraction mask volume stands in (smaller than eTIV, biasing towards
+      *not* flagging atrophy; the summary says so).
     * Our hippocampus is brainchop's FreeSurfer-trained aseg label, not FreeSurfer itself; no scanner,
       field-strength or FreeSurfer-version adjustment is made (the models have none).
     * Ages outside the training range are clamped to 3-90 years.
@@ -52,27 +50,15 @@ Limits of the hippocampal reference
       fraction depends on ICV (the model has an intercept), so callers should pass the measured ICV.
     * Without a side, left and right models are averaged (volumes and RMSEs).
 
-Lobar cortex (NOT verified)
-    The lobe fractions of ICV at 50 years (frontal 5.8 %, temporal 3.9 %, parietal 4.0 %, occipital 1.7 %
-    per hemisphere), the relative yearly losses (0.3 % / 0.5 % before / after 60; occipital 0.2 % / 0.4 %)
-    and the coefficients of variation (0.08; occipital 0.10) are our earlier rounded estimates, kept
-    unchanged. They were meant to follow Fjell A.M. et al., "High consistency of regional cortical thinning
-    in aging across multiple samples", Cereb. Cortex 19 (2009) 2001-2012 and Fjell A.M. et al., "One-year
-    brain atrophy evident in healthy aging", J. Neurosci. 29 (2009) 15223-15231, but we could not read
-    those tables. We also searched for Potvin O., Dieumegarde L., Duchesne S., "Normative morphometric data
-    for cerebral cortical areas over the lifetime of the adult human brain", NeuroImage 156 (2017)
-    (FreeSurfer DKT volumes by age, sex and eTIV): only the abstract and title page were reachable, not its
-    coefficient tables. CentileBrain publishes cortical thickness and surface area, not cortical volume.
-    Checked 2026-11-23 for a lobar area x thickness reference: github.com/CentileBrain/centilebrain (a532b6f)
-    lists models/MFPmodels_{thickness,surfacearea}_{male,female}.rds, but their contents were not
-    retrievable here (absent from the snapshot; no other stored copy); pwighton/fs-centilebrain has only
-    offsets-subcortical.csv and SubcorticalVolume web results (its README: thickness/area "planned"), so no
-    centring constant or centilebrain.org output to verify against. Lobar numbers left unchanged.
-    Model: f(age) = f50 * (1 - rate_before * (min(age, 60) - 50)) * (1 - rate_after * max(age - 60, 0)),
-    SD = cv * f(age), no sex difference.
+Lobar cortex
+    The lobes are compared with the BrainChart models (:mod:`.brainchart`, :mod:`.reference`); the
+    approximate lobar fractions of ICV that were here before (linear loss, fixed CV, no sex term) are
+    gone.
 
-A region is flagged as atrophic when its z-score is below -1.645 (under the 5th percentile, the cut-off
-used for the UK Biobank nomograms). The paper (seed 004) gives no rule from regional atrophy to the class
+The pipeline turns z into a centile and calls a region "below the expected range" under
+``pipelines.atrophy.params.atrophy_centile`` (default 2.5, :mod:`.assessment`); :data:`Z_CUTOFF` (the
+5th percentile) is kept only for :meth:`.norms_table.NormsTable.assess`'s own flag.
+The paper (seed 004) gives no rule from regional atrophy to the class
 dementia / MCI / normal: its classes come from neuropsychological testing (SNSB). We therefore derive no
 class from these flags; a class is reported only by a trained head (``dicom-node train atrophy``).
 """
@@ -83,14 +69,12 @@ import math
 from dataclasses import dataclass
 
 Z_CUTOFF = -1.645
-REFERENCE_AGE = 50.0
-BREAK_AGE = 60.0
 REFERENCE_ICV_ML = 1500.0  # convention used only when the caller gives no ICV (see the module docstring)
 MODEL_AGE_RANGE = (3.0, 90.0)  # CentileBrain training range (Ge et al. 2024)
 SIDES = ("left", "right")
 SOURCE_NOTE = (
-    "hippocampus: CentileBrain normative model (Ge et al., Lancet Digit Health 2024), FreeSurfer eTIV-based,"
-    " applied to the brain-mask ICV; lobar cortex: approximate, unverified; research use only"
+    "hippocampus: CentileBrain normative model (Ge et al., Lancet Digit Health 2024), FreeSurfer eTIV-based;"
+    " research use only"
 )
 
 
@@ -170,35 +154,7 @@ class HippocampusNorm:
         return 100.0 * sum(m.rmse for m in models) / len(models) / (icv_ml * 1000.0)
 
 
-@dataclass(frozen=True)
-class Norm:
-    """Lobar reference (unverified): fraction of ICV (%) at 50, yearly relative loss before/after 60, CV."""
-
-    fraction_at_50: float
-    loss_before_60: float
-    loss_after_60: float
-    cv: float
-    female_factor: float = 1.0
-
-    def expected_percent(self, age: float, sex: str, icv_ml: float, side: str | None) -> float:
-        before = min(age, BREAK_AGE) - REFERENCE_AGE
-        after = max(age - BREAK_AGE, 0.0)
-        value = (
-            self.fraction_at_50 * (1.0 - self.loss_before_60 * before) * (1.0 - self.loss_after_60 * after)
-        )
-        return value * (self.female_factor if sex == "F" else 1.0)
-
-    def sd_percent(self, age: float, sex: str, icv_ml: float, side: str | None) -> float:
-        return self.cv * self.expected_percent(age, sex, icv_ml, side)
-
-
-NORMS: dict[str, Norm | HippocampusNorm] = {
-    "hippocampus": HippocampusNorm(HIPPOCAMPUS_MODELS),
-    "frontal": Norm(5.8, 0.003, 0.005, 0.08),
-    "temporal": Norm(3.9, 0.003, 0.005, 0.08),
-    "parietal": Norm(4.0, 0.003, 0.005, 0.08),
-    "occipital": Norm(1.7, 0.002, 0.004, 0.10),
-}
+NORMS: dict[str, HippocampusNorm] = {"hippocampus": HippocampusNorm(HIPPOCAMPUS_MODELS)}
 
 
 @dataclass(frozen=True)
@@ -213,7 +169,7 @@ class Assessment:
 def expected_percent(
     structure: str, age: float, sex: str, icv_ml: float | None = None, side: str | None = None
 ) -> float:
-    """Expected % of ICV for ``structure`` (frontal ... hippocampus) at ``age`` for sex M/F.
+    """Expected % of ICV for ``structure`` (hippocampus) at ``age`` for sex M/F.
 
     ``icv_ml``: the subject's ICV (used by the hippocampal model; :data:`REFERENCE_ICV_ML` when None).
     ``side``: left / right (hippocampus: that side's model; None: mean of both).

@@ -25,12 +25,12 @@ The file (UTF-8, comma-separated; a byte-order mark is accepted)::
 * ``sex``: M | F | both.
 * ``age_min``, ``age_max``: years, the band is ``age_min <= age < age_max``.
 * ``mean_percent_icv``, ``sd_percent_icv``: the healthy mean and SD of the region's volume as % of ICV
-  for that band (ICV as this pipeline measures it: the brain-extraction mask; see :mod:`.norms`).
+  for that band (ICV as this pipeline measures it: the eTIV of :mod:`.etiv`).
 
 Other columns (n, notes ...) are ignored; case of the values does not matter; empty lines and lines that
-start with ``#`` are skipped. z = (measured - mean) / sd, flagged below :data:`.norms.Z_CUTOFF`, as for the
-built-in references. A region whose structure, side, sex and age no row covers keeps the built-in
-reference (:mod:`.norms`), and the summary says which regions did.
+start with ``#`` are skipped. z = (measured - mean) / sd; the report turns it into a centile and the
+evaluation as for the built-in references (:mod:`.assessment`). A region whose structure, side, sex and
+age no row covers keeps the built-in reference (:mod:`.reference`), and each region's note says which.
 
 The file is checked when the pipeline is constructed; every problem is a :class:`ConfigError` naming the
 option, the file and the line: missing column, missing source, unknown structure / side / sex, an age or

@@ -1,8 +1,12 @@
-"""The paper's 10 regions, built from the 104-label aparc+aseg (DKT) output of the brainchop model.
+"""The paper's 10 regions from the brainchop model's 104-label aparc+aseg (Desikan-Killiany) output.
 
 Seed 004 (AI-Hub 2020 dementia MRI data set) annotates atrophy in 10 regions: frontal, temporal,
 parietal and occipital cortex and the hippocampus, left and right, with codes 1x/2x (left/right frontal),
 3x/4x (temporal), 5x/6x (parietal), 7x/8x (occipital), 9x/10x (hippocampus), x = 1 atrophy / 0 none.
+The seed is inconsistent for the right hippocampus: its table gives 10x (100 / 101), but the caption of
+its example says "Right Hippocampus ... no atrophy: annotation 10", which is the table's code for "left
+frontal, no atrophy". We follow the table (100 = right hippocampus without, 101 with atrophy); a "10"
+is read as left frontal cortex without atrophy.
 
 Cortical parcels are grouped into lobes following FreeSurfer's lobe mapping of the Desikan-Killiany(-
 Tourville) parcels (FreeSurferWiki "CorticalParcellation", section on lobes, which is what
@@ -31,8 +35,10 @@ PARIETAL_LOBE = Code("16630005", "SCT", "Parietal lobe")
 OCCIPITAL_LOBE = Code("31065004", "SCT", "Occipital lobe")
 HIPPOCAMPUS = Code("5366008", "SCT", "Hippocampus")
 
-# DKT parcel names in the model's label order (labels 1..34 left, 35..68 right).
-DKT_PARCELS = (
+# Desikan-Killiany (FreeSurfer ``aparc``, not DKT) parcel names in the model's label order (labels 1..34
+# left, 35..68 right). It is DK: the 34 parcels include bankssts, frontalpole and temporalpole, which the
+# DKT atlas (31 parcels) does not have; these are the names of BrainChart's regional models.
+DK_PARCELS = (
     "bankssts", "caudalanteriorcingulate", "caudalmiddlefrontal", "cuneus", "entorhinal", "fusiform",
     "inferiorparietal", "inferiortemporal", "isthmuscingulate", "lateraloccipital", "lateralorbitofrontal",
     "lingual", "medialorbitofrontal", "middletemporal", "parahippocampal", "paracentral", "parsopercularis",
@@ -100,7 +106,7 @@ class Region:
 
 
 def _cortex(lobe: str, offset: int) -> tuple[int, ...]:
-    return tuple(offset + DKT_PARCELS.index(parcel) for parcel in LOBES[lobe])
+    return tuple(offset + DK_PARCELS.index(parcel) for parcel in LOBES[lobe])
 
 
 def _regions() -> tuple[Region, ...]:

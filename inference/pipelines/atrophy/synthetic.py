@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.pipelines.atrophy import norms
+from inference.pipelines.atrophy import reference
 from inference.pipelines.atrophy.dataset import CLASS_NAMES
 from inference.pipelines.atrophy.features import FEATURES_CSV, RegionalFeatures, write_features_csv
 from inference.pipelines.atrophy.regions import REGIONS
@@ -39,9 +39,9 @@ def subject_features(rng: np.random.Generator, label: int, name: str) -> tuple[R
     volumes, codes = [], []
     for region in REGIONS:
         atrophy = bool(rng.random() < ATROPHY_RATE[region.structure][label])
-        percent = norms.expected_percent(region.structure, age, sex) * (1 + NOISE * rng.standard_normal())
-        percent *= (1 - LOSS) if atrophy else 1.0
-        volumes.append(percent / 100.0 * icv)
+        expected = reference.evaluate(region.structure, region.side, 1.0, age, sex, icv).expected_ml
+        volume = expected * (1 + NOISE * rng.standard_normal())
+        volumes.append(volume * ((1 - LOSS) if atrophy else 1.0))
         codes.append(region.code(atrophy))
     return RegionalFeatures(name, tuple(volumes), icv, round(age, 1), sex), codes
 
