@@ -27,6 +27,7 @@ from pydantic import (
 
 from anonymizer.settings import AnonymizerSettings
 from dicom_node.config_dicomweb import DicomWebDestinationConfig, StowConfig
+from dicom_node.config_query import QueryConfig
 from dicom_node.config_types import AETitle, TLSConfig, _Strict
 from dicom_node.errors import ConfigError
 from dicom_node.routing.conditions import parse_condition
@@ -122,6 +123,9 @@ class DestinationConfig(_Strict):
     )
     commitment_timeout_s: float = Field(
         default=300, gt=0, description="no report this long after a request: ask again"
+    )
+    query: QueryConfig | None = Field(
+        default=None, description="the destination is also an archive to query (C-FIND) and retrieve from"
     )
 
 
