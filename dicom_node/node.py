@@ -23,6 +23,7 @@ from dicom_node.logsetup import get_logger
 from dicom_node.network.commitment import CommitmentReports
 from dicom_node.network.receiver import Receiver
 from dicom_node.routing.rules import Rule, compile_rules, evaluate
+from dicom_node.series.confirm import Confirmer
 from dicom_node.storage import Storage
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ class Node:
         self.ingestor = Ingestor(self.storage, self.ledger, on_complete=self._route_now.set)
         self.commitment_reports = CommitmentReports(self.ledger, wake=self.executor.wake)
         self.receiver = Receiver(config.node, self.storage, self.ingestor, self.commitment_reports.handle)
+        self.confirmer = Confirmer(config, self.ledger, on_complete=self._route_now.set)
         self._stop = threading.Event()
         self._scheduler: threading.Thread | None = None
         self.port: int | None = None
@@ -121,6 +123,7 @@ class Node:
         if schedule:
             self._scheduler = threading.Thread(target=self._schedule, name="scheduler", daemon=True)
             self._scheduler.start()
+            self.confirmer.start()
         log.info(
             "node_started",
             ae_title=self.config.node.ae_title,
@@ -136,6 +139,7 @@ class Node:
         self.receiver.stop()
         if self._scheduler is not None:
             self._scheduler.join(timeout=5)
+        self.confirmer.stop()
         self.executor.stop()
         if self.dispatcher is not None:
             self.dispatcher.close()
@@ -147,7 +151,9 @@ class Node:
         interval = self.config.series.check_interval_s
         while not self._stop.is_set():
             try:
-                self.ledger.complete_quiet_series(self.config.series.complete_after_s)
+                self.ledger.complete_quiet_series(
+                    self.config.series.complete_after_s, exclude_aes=self.confirmer.calling_aes
+                )
                 if self.route_complete_series():
                     self.executor.wake()
                 self.ledger.recover_leases()  # expired leases of any holder

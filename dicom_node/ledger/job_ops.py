@@ -270,7 +270,13 @@ class JobLedger(LedgerBase):
 
     def list_jobs(self, state: str | None = None, limit: int = 100) -> list[RowMapping]:
         query = (
-            select(t.jobs, t.series.c.series_instance_uid, t.series.c.revision, t.series.c.modality)
+            select(
+                t.jobs,
+                t.series.c.series_instance_uid,
+                t.series.c.revision,
+                t.series.c.modality,
+                t.series.c.completion_reason,
+            )
             .join(t.series, t.series.c.id == t.jobs.c.series_id)
             .order_by(t.jobs.c.id.desc())
             .limit(limit)

@@ -7,6 +7,9 @@ and a long ``storage.path`` must not make a write fail on one database only. UID
 
 - ``series``: one row per series *revision*. Revision 1 is opened by the first instance; an instance
   arriving after its revision was handed on opens revision n+1 (processed again, or ignored by config).
+  ``completion_reason`` says how it was judged complete: ``quiet-period``, ``expected-count`` (headers),
+  or, for series from an archive that is asked (:mod:`dicom_node.series.confirm`), ``count-matched``,
+  ``count-matched-early``, ``query-wait-exceeded``, ``query-failed``, ``not-in-archive``.
 - ``instances``: one row per SOP Instance UID (a duplicate replaces the file and is counted once).
 - ``jobs``: one per (series revision, rule), with a lease so that a crashed holder is detected.
 - ``deliveries``: one per (job, destination, output object): what a destination has accepted, and for
@@ -60,6 +63,10 @@ series = Table(
     Column("completed_at", Float, nullable=True),
     Column("completion_reason", String(32), nullable=True),
     Column("sample_path", Text, nullable=False),
+    # completeness confirmed by query (destinations with query.confirm_completion): the archive's count
+    Column("archive_count", Integer, nullable=True),
+    Column("completion_queries", Integer, nullable=False, server_default="0"),
+    Column("next_query_at", Float, nullable=True),
     UniqueConstraint("series_instance_uid", "revision", name="uq_series_uid_revision"),
 )
 Index("ix_series_state_last", series.c.state, series.c.last_received_at)

@@ -53,7 +53,7 @@ def test_migrations_match_the_schema(ledger_url: str) -> None:
         assert diff == []
         if conn.dialect.name == "sqlite":
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0003"
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0004"
 
 
 def test_migrating_twice_is_harmless(ledger_url: str) -> None:

@@ -1,0 +1,30 @@
+"""Completeness confirmed by query: what the archive said a series holds, how often it was asked, when next.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-01
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("series") as batch:
+        batch.add_column(sa.Column("archive_count", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("completion_queries", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("next_query_at", sa.Float(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("series") as batch:
+        batch.drop_column("next_query_at")
+        batch.drop_column("completion_queries")
+        batch.drop_column("archive_count")
