@@ -28,6 +28,7 @@ from pydantic import (
 from anonymizer.settings import AnonymizerSettings
 from dicom_node.config_dicomweb import DicomWebDestinationConfig, StowConfig
 from dicom_node.config_query import QueryConfig
+from dicom_node.config_study import StudyRuleConfig
 from dicom_node.config_types import AETitle, TLSConfig, _Strict
 from dicom_node.errors import ConfigError
 from dicom_node.routing.conditions import parse_condition
@@ -282,6 +283,7 @@ class Config(_Strict):
     series: SeriesConfig = Field(default_factory=SeriesConfig)
     destinations: dict[str, AnyDestination] = Field(default_factory=dict)
     rules: list[RuleConfig] = Field(default_factory=list)
+    study_rules: list[StudyRuleConfig] = Field(default_factory=list)
     pipelines: dict[str, PipelineSettings] = Field(default_factory=dict)
     anonymizer: AnonymizerSettings = Field(default_factory=AnonymizerSettings)
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
@@ -308,6 +310,14 @@ class Config(_Strict):
                     raise ValueError(f"{where}.{key}: unknown anonymizer profile {profile!r}")
         if fallbacks > 1:
             raise ValueError("rules: at most one rule may be fallback: true")
+        for i, study_rule in enumerate(self.study_rules):
+            where = f"study_rules[{i}] ({study_rule.name})"
+            if study_rule.name in names:
+                raise ValueError(f"{where}.name: duplicate rule name (series and study rules share names)")
+            names.add(study_rule.name)
+            for dest in study_rule.send_to:
+                if dest not in self.destinations:
+                    raise ValueError(f"{where}.send_to: unknown destination {dest!r}")
         return self
 
 

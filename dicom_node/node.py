@@ -23,6 +23,7 @@ from dicom_node.logsetup import get_logger
 from dicom_node.network.commitment import CommitmentReports
 from dicom_node.network.receiver import Receiver
 from dicom_node.routing.rules import Rule, compile_rules, evaluate
+from dicom_node.routing.studies import StudyRouter
 from dicom_node.series.confirm import Confirmer
 from dicom_node.storage import Storage
 
@@ -38,11 +39,13 @@ def check_pipelines(config: Config) -> None:
     from inference.registry import check_params, names  # light: no torch at import
 
     known = set(names())
-    for i, rule in enumerate(config.rules):
-        if rule.pipeline and rule.pipeline not in known:
+    named = [(f"rules[{i}]", r.name, r.pipeline) for i, r in enumerate(config.rules)]
+    named += [(f"study_rules[{i}]", r.name, r.pipeline) for i, r in enumerate(config.study_rules)]
+    for where, rule_name, pipeline in named:
+        if pipeline and pipeline not in known:
             raise ConfigError(
-                f"invalid configuration: rules[{i}] ({rule.name}).pipeline: unknown pipeline "
-                f"{rule.pipeline!r}; known: {', '.join(sorted(known))}"
+                f"invalid configuration: {where} ({rule_name}).pipeline: unknown pipeline "
+                f"{pipeline!r}; known: {', '.join(sorted(known))}"
             )
     for name, settings in config.pipelines.items():
         if name not in known:
@@ -97,6 +100,7 @@ class Node:
         self.commitment_reports = CommitmentReports(self.ledger, wake=self.executor.wake)
         self.receiver = Receiver(config.node, self.storage, self.ingestor, self.commitment_reports.handle)
         self.confirmer = Confirmer(config, self.ledger, on_complete=self._route_now.set)
+        self.study_router = StudyRouter(config, self.ledger, self.storage)
         self._stop = threading.Event()
         self._scheduler: threading.Thread | None = None
         self.port: int | None = None
@@ -154,7 +158,7 @@ class Node:
                 self.ledger.complete_quiet_series(
                     self.config.series.complete_after_s, exclude_aes=self.confirmer.calling_aes
                 )
-                if self.route_complete_series():
+                if self.route_complete_series() + self.study_router.run():
                     self.executor.wake()
                 self.ledger.recover_leases()  # expired leases of any holder
                 if self.dispatcher is not None:

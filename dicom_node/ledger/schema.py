@@ -14,6 +14,7 @@ and a long ``storage.path`` must not make a write fail on one database only. UID
 - ``jobs``: one per (series revision, rule), with a lease so that a crashed holder is detected.
 - ``deliveries``: one per (job, destination, output object): what a destination has accepted, and for
   destinations with storage commitment, whether the archive has committed to keep it.
+- ``study_decisions``: what a study rule decided for a study (fired, processed incomplete, discarded).
 - ``events``: the audit trail shown to administrators (no PHI).
 """
 
@@ -130,6 +131,19 @@ deliveries = Table(
     Column("commitment_requested_at", Float, nullable=True),
     Column("committed_at", Float, nullable=True),
     UniqueConstraint("job_id", "destination", "sop_instance_uid", name="uq_deliveries_job_dest_sop"),
+)
+
+study_decisions = Table(  # rules on whole studies: decided once per (study, rule)
+    "study_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("study_instance_uid", UID, nullable=False),
+    Column("rule_name", String(128), nullable=False),
+    Column("decision", String(32), nullable=False),  # fired | processed-incomplete | discarded
+    Column("job_id", Integer, nullable=True),
+    Column("roles", Text, nullable=False),  # JSON: role -> series instance UID (those present)
+    Column("decided_at", Float, nullable=False),
+    UniqueConstraint("study_instance_uid", "rule_name", name="uq_study_decisions_study_rule"),
 )
 
 events = Table(
