@@ -27,7 +27,7 @@ from pydantic import (
 
 from anonymizer.settings import AnonymizerSettings
 from dicom_node.config_dicomweb import DicomWebDestinationConfig, StowConfig
-from dicom_node.config_query import QueryConfig
+from dicom_node.config_query import PriorsConfig, QueryConfig
 from dicom_node.config_study import StudyRuleConfig
 from dicom_node.config_types import AETitle, TLSConfig, _Strict
 from dicom_node.errors import ConfigError
@@ -155,6 +155,7 @@ class RuleConfig(_Strict):
     discard: bool = False
     stop: bool = False
     fallback: bool = False
+    priors: PriorsConfig | None = None
 
     @field_validator("match")
     @classmethod
@@ -170,8 +171,8 @@ class RuleConfig(_Strict):
             raise ValueError("discard cannot be combined with pipeline, send_to or anonymize")
         if self.anonymize and self.pipeline:
             raise ValueError("anonymize applies to forwarded originals; use deidentify with a pipeline")
-        if self.deidentify and not self.pipeline:
-            raise ValueError("deidentify needs a pipeline")
+        if (self.deidentify or self.priors) and not self.pipeline:
+            raise ValueError("deidentify and priors need a pipeline")
         if self.anonymize and not self.send_to:
             raise ValueError("anonymize needs send_to")
         return self
@@ -304,6 +305,9 @@ class Config(_Strict):
             for dest in rule.send_to:
                 if dest not in self.destinations:
                     raise ValueError(f"{where}.send_to: unknown destination {dest!r}")
+            archive = self.destinations.get(rule.priors.archive) if rule.priors else None
+            if rule.priors and getattr(archive, "query", None) is None:
+                raise ValueError(f"{where}.priors.archive: not a destination with a query section")
             for key in ("anonymize", "deidentify"):
                 profile = getattr(rule, key)
                 if profile and profile not in self.anonymizer.profiles:

@@ -6,11 +6,12 @@ Query/retrieve uses the destination's host, port, AE titles, TLS and ``timeout_s
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from dicom_node.config_types import AETitle, _Strict
+from dicom_node.routing.conditions import parse_condition
 
 
 class QueryConfig(_Strict):
@@ -50,3 +51,24 @@ class QueryConfig(_Strict):
         if self.retrieve == "c-move" and self.move_port is None:
             raise ValueError("move_port: required with retrieve: c-move")
         return self
+
+
+class PriorsConfig(_Strict):
+    """A pipeline rule's priors: the same patient's earlier studies with a matching series, fetched from
+    ``archive`` (a destination with a ``query`` section) into the job's ``context/priors/``."""
+
+    archive: str = Field(description="the destination (with a query section) to ask for priors")
+    match: dict[str, Any] | None = Field(
+        default=None,
+        description="series condition on the archive's series-level C-FIND answer (Modality, "
+        "SeriesDescription, SeriesNumber); default: the rule's own match",
+    )
+    within_years: float = Field(default=5, gt=0, description="studies at most this much older")
+    newest: int = Field(default=1, ge=1, le=20, description="the newest K prior studies")
+
+    @field_validator("match")
+    @classmethod
+    def _parse_match(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            parse_condition(value)
+        return value

@@ -36,6 +36,7 @@ from dicom_node.dispatch.photo_containment import (
     stands_for,
 )
 from dicom_node.dispatch.pipeline_process import PipelineProcess
+from dicom_node.dispatch.priors_step import link_priors
 from dicom_node.dispatch.study_context import collect_study_context, study_context_dir
 from dicom_node.dispatch.study_series import link_study_series, study_series_files
 from dicom_node.dispatch.targets import Outgoing, send
@@ -209,6 +210,9 @@ class JobRunner:
                 study_context_dir(input_dir),
             )
             link_study_series(self.ledger, self.storage, ticket, study_context_dir(input_dir))
+            link_priors(
+                self.config, self.ledger, self.storage, job["id"], ticket, files, study_context_dir(input_dir)
+            )
             settings = self.config.pipelines.get(job["pipeline"])
             payload = settings.model_dump(mode="json") if settings else {}
             timeout = settings.timeout_s if settings else 1800.0
