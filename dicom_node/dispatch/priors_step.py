@@ -1,8 +1,8 @@
 """The priors step of a pipeline job: fetch the rule's priors and link them into ``context/priors/``.
 
-Each prior series lies in ``context/priors/<StudyDate>_<SeriesInstanceUID>/`` beside the job's input, newest
-first by name order reversed. Each prior is a ``prior`` event in the job's timeline (retrieved, or already
-held). An archive that cannot be asked or refuses the retrieve fails this job only, with its answer.
+Each prior series lies in ``context/priors/<StudyDate>_<SeriesInstanceUID>/`` beside the job's input.
+Each prior is an event in the job's timeline (``prior-retrieved``, or ``prior-held``: kept from an earlier
+job). An archive that cannot be asked or refuses the retrieve fails this job only, with its answer.
 """
 
 from __future__ import annotations
@@ -54,8 +54,9 @@ def link_priors(
         for path in sorted(prior.folder.glob("*.dcm")):
             storage.link_or_copy(path, folder / path.name)
         how = "retrieved" if prior.fetched else "already held, not retrieved again"
+        kind = "prior-retrieved" if prior.fetched else "prior-held"
         ledger.add_event(
-            "prior", f"prior of {prior.study_date} ({prior.series_description}): {how}", job_id=job_id
+            kind, f"prior of {prior.study_date} ({prior.series_description}): {how}", job_id=job_id
         )
     if not priors:
         ledger.add_event("prior", f"no prior found on {settings.archive}", job_id=job_id)

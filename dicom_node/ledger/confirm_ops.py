@@ -88,7 +88,8 @@ class ConfirmLedger(LedgerBase):
         return in_transaction(self.engine, complete)
 
     def completion_stats(self) -> dict[str, int]:
-        """Completion queries made, and series revisions by how they were judged complete."""
+        """Completion queries made, series revisions by how they were judged complete
+        (``completed_<reason>``), and priors linked into jobs (``priors_retrieved``, ``priors_held``)."""
         with self.engine.connect() as conn:
             queries = conn.execute(
                 select(func.coalesce(func.sum(t.series.c.completion_queries), 0))
@@ -100,4 +101,11 @@ class ConfirmLedger(LedgerBase):
                 .group_by(t.series.c.completion_reason)
             ).all()
             out.update({f"completed_{reason}": int(n) for reason, n in rows})
+            priors = conn.execute(
+                select(t.events.c.kind, func.count())
+                .where(t.events.c.kind.in_(["prior-retrieved", "prior-held"]))
+                .group_by(t.events.c.kind)
+            ).all()
+            out.update({"priors_retrieved": 0, "priors_held": 0})
+            out.update({kind.replace("-", "s_", 1): int(n) for kind, n in priors})
             return out

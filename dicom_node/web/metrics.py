@@ -73,6 +73,14 @@ class LedgerCollector(Collector):
             "C-FIND queries asking a sending archive how many instances a series has",
             value=float(completion.pop("queries")),
         )
+        priors = CounterMetricFamily(
+            f"{PREFIX}_priors",
+            "Prior series given to jobs: retrieved from the archive, or held from an earlier job",
+            labels=["how"],
+        )
+        priors.add_metric(["retrieved"], float(completion.pop("priors_retrieved")))
+        priors.add_metric(["held"], float(completion.pop("priors_held")))
+        yield priors
         by_reason = CounterMetricFamily(
             f"{PREFIX}_series_completed_by_reason",
             "Series revisions by how they were judged complete (count-matched-early: early completions)",

@@ -4,6 +4,7 @@ newest K, retrieved once and linked into the job's study context; a bad answer f
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,14 @@ from pydicom import dcmread
 from dicom_node.config import Config
 from dicom_node.dispatch.priors_step import link_priors
 from dicom_node.ledger import Ledger, open_ledger
+from dicom_node.node import Node
 from dicom_node.query import QueryError
 from dicom_node.samples import Patient, ct_series
 from dicom_node.storage import Storage
 from tests.support.dcmtk import storescu
 from tests.support.node import make_config
 from tests.support.orthanc import Orthanc
-from tests.support.ports import free_port
+from tests.support.ports import free_port, wait_for
 
 TODAY = dt.date.today()
 
@@ -139,3 +141,35 @@ def test_priors_need_an_archive_with_a_query_section(tmp_path: Path) -> None:
     plain = {"host": "pacs", "port": 104, "ae_title": "PACS"}
     with pytest.raises(ConfigError, match=r"priors\.archive: not a destination with a query section"):
         make_config(tmp_path, destinations={"pacs": plain}, rules=[rule])
+
+
+def test_a_job_gets_its_prior_once_and_a_resent_study_does_not_fetch_it_again(
+    start_node: Callable[..., Node], orthanc: Orthanc, tmp_path: Path
+) -> None:
+    """Through the node: the qc pipeline (model-free) with priors; its result reaches Orthanc."""
+    prior = _study(tmp_path / "two", "PRIORS-E2E", 2, "T1 MPRAGE")
+    assert storescu(orthanc.dicom_port, prior, aec=orthanc.ae_title).returncode == 0
+    current = _study(tmp_path / "now", "PRIORS-E2E", 0, "T1 MPRAGE")
+    orthanc.add_modality("node", "AI_NODE", free_port())
+    archive = {"host": "127.0.0.1", "port": orthanc.dicom_port, "ae_title": orthanc.ae_title, "timeout_s": 10}
+    rule = {
+        "name": "qc-with-prior",
+        "match": {"SeriesDescription": {"regex": "MPRAGE"}},
+        "pipeline": "qc",
+        "send_to": ["pacs"],
+        "priors": {"archive": "pacs", "within_years": 5},
+    }
+    node = start_node(destinations={"pacs": {**archive, "query": {}}}, rules=[rule])
+
+    def delivered(n: int) -> bool:
+        return [j["state"] for j in node.ledger.list_jobs()] == ["delivered"] * n
+
+    assert storescu(node.port, current).returncode == 0
+    wait_for(lambda: delivered(1), timeout=180, what="the first job delivered")
+    assert any("retrieved" in m for m in _events(node.ledger, 1))
+    assert storescu(node.port, current).returncode == 0  # the study sent again: a new revision, a new job
+    wait_for(lambda: delivered(2), timeout=180, what="the second job delivered")
+    job_ids = sorted(int(j["id"]) for j in node.ledger.list_jobs())
+    assert any("already held, not retrieved again" in m for m in _events(node.ledger, job_ids[1]))
+    stats = node.ledger.completion_stats()
+    assert (stats["priors_retrieved"], stats["priors_held"]) == (1, 1)
