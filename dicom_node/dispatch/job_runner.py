@@ -43,6 +43,7 @@ from dicom_node.dispatch.targets import Outgoing, send
 from dicom_node.errors import DeliveryError, DicomNodeError, PipelineError
 from dicom_node.ledger import Ledger
 from dicom_node.logsetup import get_logger
+from dicom_node.query import QueryError
 from dicom_node.storage import Storage
 
 log = get_logger("dicom_node.executor")
@@ -125,6 +126,14 @@ class JobRunner:
         if job["state"] == "running":
             try:
                 produced = self._produce(job, ticket, pipelines)
+            except QueryError as exc:  # an archive asked for priors: back off, as for a delivery
+                dispatch = self.config.dispatch
+                delay = backoff_delay(job["attempts"] + 1, dispatch.backoff_initial_s, dispatch.backoff_max_s)
+                state = self.ledger.job_retry_later(
+                    job["id"], owner, str(exc), delay, dispatch.max_attempts, state="queued"
+                )
+                bound.warning("job_query_failed", reason=str(exc), state=state, retry_in_s=round(delay, 1))
+                return
             except DicomNodeError as exc:
                 bound.warning("job_failed", reason=str(exc))
                 self.ledger.job_failed(job["id"], owner, str(exc))

@@ -1,10 +1,10 @@
 """Priors from Orthanc as the PACS: the patient's earlier studies with a matching series within N years,
-newest K, retrieved once and linked into the job's study context; a bad answer fails only that job."""
+newest K, retrieved once and linked into the job's study context; a bad answer delays only that job."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +18,20 @@ from dicom_node.node import Node
 from dicom_node.query import QueryError
 from dicom_node.samples import Patient, ct_series
 from dicom_node.storage import Storage
-from tests.support.dcmtk import storescu
+from tests.support.dcmtk import StoreSCP, storescu
 from tests.support.node import make_config
 from tests.support.orthanc import Orthanc
 from tests.support.ports import free_port, wait_for
 
 TODAY = dt.date.today()
+
+
+@pytest.fixture
+def scp_port(tmp_path: Path) -> Iterator[int]:
+    server = StoreSCP(tmp_path / "scp")
+    server.start()
+    yield server.port
+    server.stop()
 
 
 def _study(
@@ -123,7 +131,7 @@ def test_within_years_and_newest_k(orthanc: Orthanc, tmp_path: Path) -> None:
     assert _events(ledger, 1) == ["no prior found on pacs"]
 
 
-def test_an_archive_that_cannot_be_asked_fails_the_job_with_the_reason(
+def test_an_archive_that_cannot_be_asked_is_a_query_error_with_the_reason(
     orthanc: Orthanc, tmp_path: Path
 ) -> None:
     current = _study(tmp_path / "now", "PRIORS-3", 0, "T1 MPRAGE")
@@ -173,3 +181,45 @@ def test_a_job_gets_its_prior_once_and_a_resent_study_does_not_fetch_it_again(
     assert any("already held, not retrieved again" in m for m in _events(node.ledger, job_ids[1]))
     stats = node.ledger.completion_stats()
     assert (stats["priors_retrieved"], stats["priors_held"]) == (1, 1)
+
+
+def test_an_archive_down_delays_only_its_job(
+    start_node: Callable[..., Node], orthanc: Orthanc, tmp_path: Path, scp_port: int
+) -> None:
+    """Orthanc stopped while a job asks for priors: the job backs off with the reason in its timeline, a
+    job of another rule is delivered meanwhile, and the job goes on once Orthanc is back."""
+    prior = _study(tmp_path / "two", "PRIORS-DOWN", 2, "T1 MPRAGE")
+    assert storescu(orthanc.dicom_port, prior, aec=orthanc.ae_title).returncode == 0
+    current = _study(tmp_path / "now", "PRIORS-DOWN", 0, "T1 MPRAGE")
+    orthanc.add_modality("node", "AI_NODE", free_port())
+    archive = {"host": "127.0.0.1", "port": orthanc.dicom_port, "ae_title": orthanc.ae_title, "timeout_s": 5}
+    scp = {"host": "127.0.0.1", "port": scp_port, "ae_title": "STORESCP", "timeout_s": 5}
+    rules = [
+        {"name": "qc-with-prior", "match": {}, "pipeline": "qc", "priors": {"archive": "pacs"}},
+        {"name": "copy", "match": {}, "send_to": ["scp"]},
+    ]
+    node = start_node(destinations={"pacs": {**archive, "query": {}}, "scp": scp}, rules=rules)
+    orthanc.stop()
+    try:
+        assert storescu(node.port, current).returncode == 0
+        wait_for(
+            lambda: any("priors from pacs: association" in m for m in _events(node.ledger, 1)),
+            timeout=60,
+            what="a retry of the job asking for priors",
+        )
+        jobs = {j["rule_name"]: j for j in node.ledger.list_jobs()}
+        assert jobs["qc-with-prior"]["state"] in ("queued", "running")
+        wait_for(
+            lambda: {j["rule_name"]: j["state"] for j in node.ledger.list_jobs()}["copy"] == "delivered",
+            timeout=60,
+            what="the other rule's job delivered meanwhile",
+        )
+    finally:
+        orthanc.start()
+        orthanc.add_modality("node", "AI_NODE", free_port())  # Orthanc keeps REST-made peers in memory
+    wait_for(
+        lambda: {j["rule_name"]: j["state"] for j in node.ledger.list_jobs()}["qc-with-prior"] == "delivered",
+        timeout=120,
+        what="the job delivered once Orthanc is back",
+    )
+    assert any("retrieved" in m for m in _events(node.ledger, 1))
