@@ -27,6 +27,8 @@ from pydantic import (
 
 from anonymizer.settings import AnonymizerSettings
 from dicom_node.config_dicomweb import DicomWebDestinationConfig, StowConfig
+from dicom_node.config_query import PriorsConfig, QueryConfig
+from dicom_node.config_study import StudyRuleConfig
 from dicom_node.config_types import AETitle, TLSConfig, _Strict
 from dicom_node.errors import ConfigError
 from dicom_node.routing.conditions import parse_condition
@@ -123,6 +125,9 @@ class DestinationConfig(_Strict):
     commitment_timeout_s: float = Field(
         default=300, gt=0, description="no report this long after a request: ask again"
     )
+    query: QueryConfig | None = Field(
+        default=None, description="the destination is also an archive to query (C-FIND) and retrieve from"
+    )
 
 
 def _destination_type(value: Any) -> str:
@@ -150,6 +155,7 @@ class RuleConfig(_Strict):
     discard: bool = False
     stop: bool = False
     fallback: bool = False
+    priors: PriorsConfig | None = None
 
     @field_validator("match")
     @classmethod
@@ -165,8 +171,8 @@ class RuleConfig(_Strict):
             raise ValueError("discard cannot be combined with pipeline, send_to or anonymize")
         if self.anonymize and self.pipeline:
             raise ValueError("anonymize applies to forwarded originals; use deidentify with a pipeline")
-        if self.deidentify and not self.pipeline:
-            raise ValueError("deidentify needs a pipeline")
+        if (self.deidentify or self.priors) and not self.pipeline:
+            raise ValueError("deidentify and priors need a pipeline")
         if self.anonymize and not self.send_to:
             raise ValueError("anonymize needs send_to")
         return self
@@ -278,6 +284,7 @@ class Config(_Strict):
     series: SeriesConfig = Field(default_factory=SeriesConfig)
     destinations: dict[str, AnyDestination] = Field(default_factory=dict)
     rules: list[RuleConfig] = Field(default_factory=list)
+    study_rules: list[StudyRuleConfig] = Field(default_factory=list)
     pipelines: dict[str, PipelineSettings] = Field(default_factory=dict)
     anonymizer: AnonymizerSettings = Field(default_factory=AnonymizerSettings)
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
@@ -298,12 +305,23 @@ class Config(_Strict):
             for dest in rule.send_to:
                 if dest not in self.destinations:
                     raise ValueError(f"{where}.send_to: unknown destination {dest!r}")
+            archive = self.destinations.get(rule.priors.archive) if rule.priors else None
+            if rule.priors and getattr(archive, "query", None) is None:
+                raise ValueError(f"{where}.priors.archive: not a destination with a query section")
             for key in ("anonymize", "deidentify"):
                 profile = getattr(rule, key)
                 if profile and profile not in self.anonymizer.profiles:
                     raise ValueError(f"{where}.{key}: unknown anonymizer profile {profile!r}")
         if fallbacks > 1:
             raise ValueError("rules: at most one rule may be fallback: true")
+        for i, study_rule in enumerate(self.study_rules):
+            where = f"study_rules[{i}] ({study_rule.name})"
+            if study_rule.name in names:
+                raise ValueError(f"{where}.name: duplicate rule name (series and study rules share names)")
+            names.add(study_rule.name)
+            for dest in study_rule.send_to:
+                if dest not in self.destinations:
+                    raise ValueError(f"{where}.send_to: unknown destination {dest!r}")
         return self
 
 

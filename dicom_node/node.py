@@ -23,6 +23,8 @@ from dicom_node.logsetup import get_logger
 from dicom_node.network.commitment import CommitmentReports
 from dicom_node.network.receiver import Receiver
 from dicom_node.routing.rules import Rule, compile_rules, evaluate
+from dicom_node.routing.studies import StudyRouter
+from dicom_node.series.confirm import Confirmer
 from dicom_node.storage import Storage
 
 if TYPE_CHECKING:
@@ -37,11 +39,13 @@ def check_pipelines(config: Config) -> None:
     from inference.registry import check_params, names  # light: no torch at import
 
     known = set(names())
-    for i, rule in enumerate(config.rules):
-        if rule.pipeline and rule.pipeline not in known:
+    named = [(f"rules[{i}]", r.name, r.pipeline) for i, r in enumerate(config.rules)]
+    named += [(f"study_rules[{i}]", r.name, r.pipeline) for i, r in enumerate(config.study_rules)]
+    for where, rule_name, pipeline in named:
+        if pipeline and pipeline not in known:
             raise ConfigError(
-                f"invalid configuration: rules[{i}] ({rule.name}).pipeline: unknown pipeline "
-                f"{rule.pipeline!r}; known: {', '.join(sorted(known))}"
+                f"invalid configuration: {where} ({rule_name}).pipeline: unknown pipeline "
+                f"{pipeline!r}; known: {', '.join(sorted(known))}"
             )
     for name, settings in config.pipelines.items():
         if name not in known:
@@ -95,6 +99,8 @@ class Node:
         self.ingestor = Ingestor(self.storage, self.ledger, on_complete=self._route_now.set)
         self.commitment_reports = CommitmentReports(self.ledger, wake=self.executor.wake)
         self.receiver = Receiver(config.node, self.storage, self.ingestor, self.commitment_reports.handle)
+        self.confirmer = Confirmer(config, self.ledger, on_complete=self._route_now.set)
+        self.study_router = StudyRouter(config, self.ledger, self.storage)
         self._stop = threading.Event()
         self._scheduler: threading.Thread | None = None
         self.port: int | None = None
@@ -121,6 +127,7 @@ class Node:
         if schedule:
             self._scheduler = threading.Thread(target=self._schedule, name="scheduler", daemon=True)
             self._scheduler.start()
+            self.confirmer.start()
         log.info(
             "node_started",
             ae_title=self.config.node.ae_title,
@@ -136,6 +143,7 @@ class Node:
         self.receiver.stop()
         if self._scheduler is not None:
             self._scheduler.join(timeout=5)
+        self.confirmer.stop()
         self.executor.stop()
         if self.dispatcher is not None:
             self.dispatcher.close()
@@ -147,8 +155,10 @@ class Node:
         interval = self.config.series.check_interval_s
         while not self._stop.is_set():
             try:
-                self.ledger.complete_quiet_series(self.config.series.complete_after_s)
-                if self.route_complete_series():
+                self.ledger.complete_quiet_series(
+                    self.config.series.complete_after_s, exclude_aes=self.confirmer.calling_aes
+                )
+                if self.route_complete_series() + self.study_router.run():
                     self.executor.wake()
                 self.ledger.recover_leases()  # expired leases of any holder
                 if self.dispatcher is not None:

@@ -45,6 +45,11 @@ def run(args: argparse.Namespace) -> int:
             )
             return 0
         print(f"job {job['id']}  state={job['state']}  rule={job['rule_name']}  attempts={job['attempts']}")
+        series = ledger.get_series(job["series_id"])
+        if series is not None and series["completion_reason"]:
+            asked = series["completion_queries"]
+            archive = f", archive count {series['archive_count']}, {asked} queries" if asked else ""
+            print(f"series complete by {series['completion_reason']}{archive}")
         if job["error"]:
             print(f"error: {job['error']}")
         for event in ledger.job_events(args.job_id):
@@ -63,11 +68,21 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([dict(r) for r in rows], default=str))
         return 0
-    print(f"{'id':>5} {'state':10} {'rule':20} {'action':9} {'attempts':>8}  series (revision)  error")
+    print(
+        f"{'id':>5} {'state':10} {'rule':20} {'action':9} {'attempts':>8}  {'complete by':19}  "
+        "series (revision)  error"
+    )
     for r in rows:
         error = (r["error"] or "")[:60]
+        completed_by = (r["completion_reason"] or "-")[:19]
         print(
             f"{r['id']:>5} {r['state']:10} {r['rule_name'][:20]:20} {r['action']:9} {r['attempts']:>8}  "
-            f"{r['series_instance_uid']} ({r['revision']})  {error}"
+            f"{completed_by:19}  {r['series_instance_uid']} ({r['revision']})  {error}"
         )
+    stats = ledger.completion_stats()
+    if stats["queries"]:
+        early = stats.get("completed_count-matched-early", 0)
+        print(f"completion queries made: {stats['queries']}, early completions: {early}")
+    if stats["priors_retrieved"] or stats["priors_held"]:
+        print(f"priors retrieved: {stats['priors_retrieved']}, already held: {stats['priors_held']}")
     return 0

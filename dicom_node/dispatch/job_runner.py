@@ -36,11 +36,14 @@ from dicom_node.dispatch.photo_containment import (
     stands_for,
 )
 from dicom_node.dispatch.pipeline_process import PipelineProcess
+from dicom_node.dispatch.priors_step import link_priors
 from dicom_node.dispatch.study_context import collect_study_context, study_context_dir
+from dicom_node.dispatch.study_series import link_study_series, study_series_files
 from dicom_node.dispatch.targets import Outgoing, send
 from dicom_node.errors import DeliveryError, DicomNodeError, PipelineError
 from dicom_node.ledger import Ledger
 from dicom_node.logsetup import get_logger
+from dicom_node.query import QueryError
 from dicom_node.storage import Storage
 
 log = get_logger("dicom_node.executor")
@@ -123,6 +126,14 @@ class JobRunner:
         if job["state"] == "running":
             try:
                 produced = self._produce(job, ticket, pipelines)
+            except QueryError as exc:  # an archive asked for priors: back off, as for a delivery
+                dispatch = self.config.dispatch
+                delay = backoff_delay(job["attempts"] + 1, dispatch.backoff_initial_s, dispatch.backoff_max_s)
+                state = self.ledger.job_retry_later(
+                    job["id"], owner, str(exc), delay, dispatch.max_attempts, state="queued"
+                )
+                bound.warning("job_query_failed", reason=str(exc), state=state, retry_in_s=round(delay, 1))
+                return
             except DicomNodeError as exc:
                 bound.warning("job_failed", reason=str(exc))
                 self.ledger.job_failed(job["id"], owner, str(exc))
@@ -165,13 +176,20 @@ class JobRunner:
         return self.ledger.job_produced(job["id"], owner, plan.specs, note)
 
     # -- produce --------------------------------------------------------------------------------
-    def _snapshot(self, job_id: int, ticket: dict[str, Any]) -> tuple[Path, list[Path], frozenset[str]]:
+    def _snapshot(
+        self, job_id: int, ticket: dict[str, Any], every_series: bool = False
+    ) -> tuple[Path, list[Path], frozenset[str]]:
         input_dir = self.storage.job_dir(job_id) / "input"
         if input_dir.exists():
             shutil.rmtree(input_dir)
         files: list[Path] = []
         calling_aets: set[str] = set()
-        for row in self.ledger.series_files(ticket["series_instance_uid"], ticket["revision"]):
+        rows = (
+            study_series_files(self.ledger, ticket)
+            if every_series
+            else self.ledger.series_files(ticket["series_instance_uid"], ticket["revision"])
+        )
+        for row in rows:
             target = input_dir / Path(row["path"]).name
             self.storage.link_or_copy(self.storage.absolute(row["path"]), target)
             files.append(target)
@@ -179,7 +197,9 @@ class JobRunner:
         return input_dir, files, frozenset(calling_aets)
 
     def _produce(self, job: RowMapping, ticket: dict[str, Any], pipelines: PipelineProcess) -> Produced:
-        input_dir, files, calling_aets = self._snapshot(job["id"], ticket)
+        # a study rule forwards every matched series; its pipeline gets the others as study context
+        every_series = "study_series" in ticket and job["action"] != "pipeline"
+        input_dir, files, calling_aets = self._snapshot(job["id"], ticket, every_series)
         output_dir = self.storage.job_dir(job["id"]) / "output"
         if output_dir.exists():
             shutil.rmtree(output_dir)
@@ -197,6 +217,10 @@ class JobRunner:
                 ticket["series_instance_uid"],
                 ticket.get("study_instance_uid"),
                 study_context_dir(input_dir),
+            )
+            link_study_series(self.ledger, self.storage, ticket, study_context_dir(input_dir))
+            link_priors(
+                self.config, self.ledger, self.storage, job["id"], ticket, files, study_context_dir(input_dir)
             )
             settings = self.config.pipelines.get(job["pipeline"])
             payload = settings.model_dump(mode="json") if settings else {}

@@ -173,10 +173,12 @@ class JobLedger(LedgerBase):
         delay_s: float,
         max_attempts: int,
         count_attempt: bool = True,
+        state: str = "produced",
     ) -> str:
         """Count a failed delivery attempt; back off, or fail for good after ``max_attempts``.
 
         ``count_attempt=False`` defers without counting (nothing was tried: the destination is cooling down).
+        ``state="queued"``: the job is to be produced again (an archive asked for priors did not answer).
         """
         with self.engine.begin() as conn:
             attempts = conn.execute(select(t.jobs.c.attempts).where(t.jobs.c.id == job_id)).scalar_one()
@@ -204,7 +206,7 @@ class JobLedger(LedgerBase):
                 conn,
                 job_id,
                 owner,
-                state="produced",
+                state=state,
                 attempts=attempts,
                 lease_owner=None,
                 lease_expires_at=None,
@@ -219,7 +221,7 @@ class JobLedger(LedgerBase):
                 level="warning",
                 job_id=job_id,
             )
-            return "produced"
+            return state
 
     def job_delivered(self, job_id: int, owner: str) -> None:
         with self.engine.begin() as conn:
@@ -270,7 +272,13 @@ class JobLedger(LedgerBase):
 
     def list_jobs(self, state: str | None = None, limit: int = 100) -> list[RowMapping]:
         query = (
-            select(t.jobs, t.series.c.series_instance_uid, t.series.c.revision, t.series.c.modality)
+            select(
+                t.jobs,
+                t.series.c.series_instance_uid,
+                t.series.c.revision,
+                t.series.c.modality,
+                t.series.c.completion_reason,
+            )
             .join(t.series, t.series.c.id == t.jobs.c.series_id)
             .order_by(t.jobs.c.id.desc())
             .limit(limit)

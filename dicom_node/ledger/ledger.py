@@ -10,8 +10,10 @@ from sqlalchemy import func, select
 
 from dicom_node.ledger import schema as t
 from dicom_node.ledger.commitment_ops import CommitmentLedger
+from dicom_node.ledger.confirm_ops import ConfirmLedger
 from dicom_node.ledger.job_ops import DISCARDABLE_STATES, TERMINAL_STATES, DeliverySpec, JobLedger
 from dicom_node.ledger.series_ops import IngestResult, InstanceRecord, SeriesLedger
+from dicom_node.ledger.study_ops import StudyLedger
 
 __all__ = [
     "DISCARDABLE_STATES",
@@ -23,7 +25,7 @@ __all__ = [
 ]
 
 
-class Ledger(SeriesLedger, JobLedger, CommitmentLedger):
+class Ledger(SeriesLedger, JobLedger, CommitmentLedger, ConfirmLedger, StudyLedger):
     def open_work(self) -> int:
         """Jobs not yet in a terminal state plus series not yet routed (0 = idle)."""
         with self.engine.connect() as conn:

@@ -7,10 +7,14 @@ and a long ``storage.path`` must not make a write fail on one database only. UID
 
 - ``series``: one row per series *revision*. Revision 1 is opened by the first instance; an instance
   arriving after its revision was handed on opens revision n+1 (processed again, or ignored by config).
+  ``completion_reason`` says how it was judged complete: ``quiet-period``, ``expected-count`` (headers),
+  or, for series from an archive that is asked (:mod:`dicom_node.series.confirm`), ``count-matched``,
+  ``count-matched-early``, ``query-wait-exceeded``, ``query-failed``, ``not-in-archive``.
 - ``instances``: one row per SOP Instance UID (a duplicate replaces the file and is counted once).
 - ``jobs``: one per (series revision, rule), with a lease so that a crashed holder is detected.
 - ``deliveries``: one per (job, destination, output object): what a destination has accepted, and for
   destinations with storage commitment, whether the archive has committed to keep it.
+- ``study_decisions``: what a study rule decided for a study (fired, processed incomplete, discarded).
 - ``events``: the audit trail shown to administrators (no PHI).
 """
 
@@ -60,6 +64,10 @@ series = Table(
     Column("completed_at", Float, nullable=True),
     Column("completion_reason", String(32), nullable=True),
     Column("sample_path", Text, nullable=False),
+    # completeness confirmed by query (destinations with query.confirm_completion): the archive's count
+    Column("archive_count", Integer, nullable=True),
+    Column("completion_queries", Integer, nullable=False, server_default="0"),
+    Column("next_query_at", Float, nullable=True),
     UniqueConstraint("series_instance_uid", "revision", name="uq_series_uid_revision"),
 )
 Index("ix_series_state_last", series.c.state, series.c.last_received_at)
@@ -123,6 +131,19 @@ deliveries = Table(
     Column("commitment_requested_at", Float, nullable=True),
     Column("committed_at", Float, nullable=True),
     UniqueConstraint("job_id", "destination", "sop_instance_uid", name="uq_deliveries_job_dest_sop"),
+)
+
+study_decisions = Table(  # rules on whole studies: decided once per (study, rule)
+    "study_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("study_instance_uid", UID, nullable=False),
+    Column("rule_name", String(128), nullable=False),
+    Column("decision", String(32), nullable=False),  # fired | processed-incomplete | discarded
+    Column("job_id", Integer, nullable=True),
+    Column("roles", Text, nullable=False),  # JSON: role -> series instance UID (those present)
+    Column("decided_at", Float, nullable=False),
+    UniqueConstraint("study_instance_uid", "rule_name", name="uq_study_decisions_study_rule"),
 )
 
 events = Table(

@@ -26,7 +26,7 @@ from dicom_node.ledger.retry import in_transaction
 # The statements of the ingest path, built once: each instance runs five of them, and building and
 # caching a statement again per instance cost more than running it.
 _CURRENT_REVISION = (
-    select(t.series)
+    select(t.series.c.id, t.series.c.revision, t.series.c.state, t.series.c.expected_frames)
     .where(t.series.c.series_instance_uid == bindparam("p_uid"))
     .order_by(t.series.c.revision.desc())
     .limit(1)
@@ -255,18 +255,22 @@ class SeriesLedger(LedgerBase):
             self._event(conn, "complete", f"series revision complete ({reason})", series_id=series_id)
         return bool(claimed)
 
-    def complete_quiet_series(self, quiet_s: float, now: float | None = None) -> list[int]:
-        """Mark series revisions that have been quiet for ``quiet_s`` as complete; return their ids."""
+    def complete_quiet_series(
+        self, quiet_s: float, now: float | None = None, exclude_aes: Sequence[str] = ()
+    ) -> list[int]:
+        """Mark series revisions that have been quiet for ``quiet_s`` as complete; return their ids.
+        Series from ``exclude_aes`` (archives asked to confirm completeness) are left to the confirmer."""
         now = time.time() if now is None else now
         cutoff = now - quiet_s
 
         def complete(conn: Connection) -> list[int]:
             done: list[int] = []
-            ids = conn.execute(
-                select(t.series.c.id)
-                .where(t.series.c.state == "receiving", t.series.c.last_received_at <= cutoff)
-                .order_by(t.series.c.id)  # one lock order for concurrent schedulers
-            ).scalars()
+            quiet = select(t.series.c.id).where(
+                t.series.c.state == "receiving", t.series.c.last_received_at <= cutoff
+            )
+            if exclude_aes:
+                quiet = quiet.where(t.series.c.calling_ae.not_in(list(exclude_aes)))
+            ids = conn.execute(quiet.order_by(t.series.c.id)).scalars()  # one lock order for all
             for series_id in list(ids):
                 claimed = conn.execute(
                     update(t.series)

@@ -2,7 +2,8 @@
 
 :class:`~dicom_node.query.base.QueryRetrieve` is the interface; :func:`query_retrieve` picks the
 implementation for a destination by its ``type`` (a registry, as for sending): ``dicomweb`` (QIDO-RS and
-WADO-RS, :mod:`dicom_node.query.dicomweb`) and ``dimse`` (C-FIND and C-GET, :mod:`dicom_node.query.dimse`).
+WADO-RS, :mod:`dicom_node.query.dicomweb`) and ``dimse`` (C-FIND with C-GET or C-MOVE,
+:mod:`dicom_node.query.dimse`).
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 from dicom_node.config import AnyDestination
-from dicom_node.query.base import QueryError, QueryRetrieve
+from dicom_node.query.base import QueryError, QueryRetrieve, series_instance_count
 from dicom_node.query.dicomweb import DicomWebQueryRetrieve
 from dicom_node.query.dimse import DimseQueryRetrieve
 
-__all__ = ["REGISTRY", "QueryError", "QueryRetrieve", "query_retrieve"]
+__all__ = ["REGISTRY", "QueryError", "QueryRetrieve", "query_retrieve", "series_instance_count"]
 
 REGISTRY: dict[str, Callable[[Any, str], QueryRetrieve]] = {
     "dicomweb": lambda destination, _calling_ae: DicomWebQueryRetrieve(destination),

@@ -61,6 +61,10 @@ class DicomWebQueryRetrieve:
     def find_series(self, study_instance_uid: str, filters: Mapping[str, str] | None = None) -> list[Dataset]:
         return self._query(f"/studies/{_uid(study_instance_uid)}/series", filters or {})
 
+    def find_instances(self, study_instance_uid: str, series_instance_uid: str) -> list[Dataset]:
+        path = f"/studies/{_uid(study_instance_uid)}/series/{_uid(series_instance_uid)}/instances"
+        return self._query(path, {})
+
     # -- WADO-RS --------------------------------------------------------------------------------
     def retrieve_series(self, study_instance_uid: str, series_instance_uid: str, folder: Path) -> list[Path]:
         url = f"{self.destination.url}/studies/{_uid(study_instance_uid)}/series/{_uid(series_instance_uid)}"

@@ -1,9 +1,10 @@
-"""Query/retrieve over DIMSE: C-FIND (Study Root) to find, C-GET to fetch a series into a folder.
+"""Query/retrieve over DIMSE: C-FIND (Study Root) to find, C-GET or C-MOVE to fetch a series into a folder.
 
 C-GET brings the instances back on the same association (no route from the archive to the node needed,
 unlike C-MOVE): the node proposes the SOP classes of the series (found with an IMAGE-level C-FIND first)
 with the SCP role, stores each C-STORE sub-operation atomically as ``<SOPInstanceUID>.dcm`` and answers
-Success only then. Uses the destination's host, port, AE titles, TLS and timeout.
+Success only then. C-MOVE (``query.retrieve: c-move``, :mod:`dicom_node.query.move`) sends them to the
+node's own AE title. Uses the destination's host, port, AE titles, TLS and timeout.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pydicom.dataset import Dataset
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, build_role, evt
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, StoragePresentationContexts, build_role, evt
 from pynetdicom.events import Event
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelFind,
@@ -24,6 +25,7 @@ from dicom_node.config import DestinationConfig
 from dicom_node.network.tcp import no_delay_on_open
 from dicom_node.network.tls import client_context
 from dicom_node.query.base import QueryError
+from dicom_node.query.move import move_series
 from dicom_node.storage import safe_name, write_file_atomic
 
 PENDING = (0xFF00, 0xFF01)
@@ -37,7 +39,14 @@ _RETURN_KEYS = {
         "StudyDescription",
         "AccessionNumber",
     ),
-    "SERIES": ("SeriesInstanceUID", "Modality", "SeriesDescription", "SeriesNumber"),
+    "SERIES": (
+        "SeriesInstanceUID",
+        "Modality",
+        "SeriesDescription",
+        "SeriesNumber",
+        "SeriesDate",
+        "NumberOfSeriesRelatedInstances",
+    ),
     "IMAGE": ("SOPInstanceUID", "SOPClassUID"),
 }
 
@@ -47,7 +56,7 @@ class DimseQueryRetrieve:
         self.destination = destination
         self.calling_ae = destination.calling_ae_title or calling_ae
 
-    def _associate(self, ae: AE, handlers: list[Any], ext_neg: list[Any] | None = None) -> Any:
+    def _associate(self, ae: AE, handlers: list[Any] | None = None, ext_neg: list[Any] | None = None) -> Any:
         destination = self.destination
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = destination.timeout_s
         tls_args = (client_context(destination.tls), destination.host) if destination.tls else None
@@ -57,7 +66,7 @@ class DimseQueryRetrieve:
             ae_title=destination.ae_title,
             tls_args=tls_args,
             ext_neg=ext_neg,
-            evt_handlers=[(evt.EVT_CONN_OPEN, no_delay_on_open), *handlers],
+            evt_handlers=[(evt.EVT_CONN_OPEN, no_delay_on_open), *(handlers or [])],
         )
         if not assoc.is_established:
             raise QueryError(
@@ -95,12 +104,24 @@ class DimseQueryRetrieve:
     def find_series(self, study_instance_uid: str, filters: Mapping[str, str] | None = None) -> list[Dataset]:
         return self._find("SERIES", {"StudyInstanceUID": study_instance_uid, **(filters or {})})
 
-    # -- C-GET ----------------------------------------------------------------------------------
+    def find_instances(self, study_instance_uid: str, series_instance_uid: str) -> list[Dataset]:
+        return self._find(
+            "IMAGE", {"StudyInstanceUID": study_instance_uid, "SeriesInstanceUID": series_instance_uid}
+        )
+
+    # -- C-GET / C-MOVE -------------------------------------------------------------------------
     def retrieve_series(self, study_instance_uid: str, series_instance_uid: str, folder: Path) -> list[Path]:
-        where = {"StudyInstanceUID": study_instance_uid, "SeriesInstanceUID": series_instance_uid}
-        classes = sorted({str(i.SOPClassUID) for i in self._find("IMAGE", where) if "SOPClassUID" in i})
-        if not classes:
+        settings = self.destination.query
+        if settings is not None and settings.retrieve == "c-move":
+            return move_series(
+                settings, self.calling_ae, self._associate, study_instance_uid, series_instance_uid, folder
+            )
+        found = self.find_instances(study_instance_uid, series_instance_uid)
+        if not found:
             return []
+        classes = sorted({str(i.SOPClassUID) for i in found if i.get("SOPClassUID")})
+        if not classes:  # an archive that does not return SOP Class UID (dcmqrscp): the common ones
+            classes = [str(c.abstract_syntax) for c in StoragePresentationContexts][:MAX_STORAGE_CONTEXTS]
         if len(classes) > MAX_STORAGE_CONTEXTS:
             raise QueryError(f"the series has {len(classes)} SOP classes; C-GET takes {MAX_STORAGE_CONTEXTS}")
         folder.mkdir(parents=True, exist_ok=True)

@@ -67,6 +67,28 @@ class LedgerCollector(Collector):
             "Series revisions completed",
             value=float(queries.series_completed(ledger)),
         )
+        completion = ledger.completion_stats()
+        yield CounterMetricFamily(
+            f"{PREFIX}_completion_queries",
+            "C-FIND queries asking a sending archive how many instances a series has",
+            value=float(completion.pop("queries")),
+        )
+        priors = CounterMetricFamily(
+            f"{PREFIX}_priors",
+            "Prior series given to jobs: retrieved from the archive, or held from an earlier job",
+            labels=["how"],
+        )
+        priors.add_metric(["retrieved"], float(completion.pop("priors_retrieved")))
+        priors.add_metric(["held"], float(completion.pop("priors_held")))
+        yield priors
+        by_reason = CounterMetricFamily(
+            f"{PREFIX}_series_completed_by_reason",
+            "Series revisions by how they were judged complete (count-matched-early: early completions)",
+            labels=["reason"],
+        )
+        for key, n in sorted(completion.items()):
+            by_reason.add_metric([key.removeprefix("completed_")], float(n))
+        yield by_reason
         series = GaugeMetricFamily(f"{PREFIX}_series", "Series revisions by state", labels=["state"])
         for state, n in sorted(queries.series_by_state(ledger).items()):
             series.add_metric([state], float(n))

@@ -36,6 +36,8 @@ class SeriesOut(BaseModel):
     last_received_at: float
     completed_at: float | None
     completion_reason: str | None
+    archive_count: int | None = None
+    completion_queries: int = 0
     accession_pseudonym: str
     patient: Patient | None = None
     jobs: list[JobBrief] = []

@@ -1,0 +1,63 @@
+"""The priors step of a pipeline job: fetch the rule's priors and link them into ``context/priors/``.
+
+Each prior series lies in ``context/priors/<StudyDate>_<SeriesInstanceUID>/`` beside the job's input.
+Each prior is an event in the job's timeline (``prior-retrieved``, or ``prior-held``: kept from an earlier
+job). An archive that cannot be asked or refuses the retrieve fails this job only, with its answer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydicom import dcmread
+
+from dicom_node.config import Config
+from dicom_node.config_query import PriorsConfig
+from dicom_node.errors import PipelineError
+from dicom_node.ledger import Ledger
+from dicom_node.query import QueryError, query_retrieve
+from dicom_node.query.priors import Prior, fetch_priors
+from dicom_node.routing.conditions import parse_condition
+from dicom_node.storage import Storage, safe_name
+
+PRIORS_DIR = "priors"
+
+
+def link_priors(
+    config: Config,
+    ledger: Ledger,
+    storage: Storage,
+    job_id: int,
+    ticket: dict[str, Any],
+    files: list[Path],
+    context_dir: Path,
+) -> list[Prior]:
+    rule = ticket.get("rule") or {}
+    if not rule.get("priors") or not files:
+        return []
+    settings = PriorsConfig.model_validate(rule["priors"])
+    condition = parse_condition(settings.match if settings.match is not None else rule.get("match") or {})
+    destination = config.destinations.get(settings.archive)
+    if destination is None:
+        raise PipelineError(f"priors: archive {settings.archive!r} is no longer configured")
+    current = dcmread(files[0], stop_before_pixels=True)
+    try:
+        qr = query_retrieve(destination, config.node.ae_title)
+        priors = fetch_priors(qr, current, settings, condition, storage.root / PRIORS_DIR)
+    except QueryError as exc:
+        raise QueryError(f"priors from {settings.archive}: {exc}") from None
+    for prior in priors:
+        folder = (
+            context_dir / PRIORS_DIR / f"{safe_name(prior.study_date)}_{safe_name(prior.series_instance_uid)}"
+        )
+        for path in sorted(prior.folder.glob("*.dcm")):
+            storage.link_or_copy(path, folder / path.name)
+        how = "retrieved" if prior.fetched else "already held, not retrieved again"
+        kind = "prior-retrieved" if prior.fetched else "prior-held"
+        ledger.add_event(
+            kind, f"prior of {prior.study_date} ({prior.series_description}): {how}", job_id=job_id
+        )
+    if not priors:
+        ledger.add_event("prior", f"no prior found on {settings.archive}", job_id=job_id)
+    return priors
