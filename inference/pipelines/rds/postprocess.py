@@ -118,11 +118,14 @@ def segment_with_fallback(
     min_area: int,
     rotate: bool = True,
     trigger: str = "area",
+    margin: float = 1.5,
 ) -> Segmentation:
     """Predict ``image`` (2D), median filter, and re-predict turned images when the lungs are too small.
 
     ``predict`` maps a 2D image to a label map of the same shape. The turned candidates are compared
-    by :func:`plausibility` in their own (upright) frame; the original wins ties. ``trigger`` "area"
+    by :func:`plausibility` in their own (upright) frame; a turned candidate replaces the image as given
+    only when its score is more than ``margin`` times the original's (so an upright film whose lungs
+    are merely small is never made worse by a turn). ``trigger`` "area"
     re-predicts only under ``min_area`` (the paper); "layout" also when the lungs are not
     :func:`side_by_side` or not :func:`apex_up` (ours: a model may find lung-sized regions on a
     turned image).
@@ -131,7 +134,8 @@ def segment_with_fallback(
         raise ValueError(f"rotation trigger {trigger!r}: expected one of {', '.join(TRIGGERS)}")
     raw = predict(image)
     median = median_filter_labels(raw, kernel)
-    best_k, best_upright, best_score = 0, median, plausibility(median)
+    original = plausibility(median)
+    best_k, best_upright, best_score = 0, median, original * margin
     misplaced = not (side_by_side(median) and apex_up(median))
     retry = lung_area(median) < min_area or (trigger == "layout" and misplaced)
     if rotate and retry:
