@@ -1,7 +1,7 @@
 """The ``rds`` pipeline: neonatal chest radiograph -> left/right lungs, RDS probability, Grad-CAM.
 
 After the research (seed 003): UNet lung segmentation, median filter, re-prediction of the image turned
-by 90/180/270 degrees when the lungs are under the paper's 10,000 px (scaled to the working
+by 90/270 degrees when the lungs are under the paper's 10,000 px (scaled to the working
 resolution, see :mod:`inference.pipelines.rds.postprocess`), spine band removed, EfficientNet RDS
 classifier on the lung-masked image, Grad-CAM heat map. Patient right / left from Patient Orientation
 (:mod:`inference.pipelines.rds.orientation`).

@@ -52,6 +52,7 @@ def install(checkpoint: Path, bundle: Path, scores: dict[str, Any], training: di
     metadata = json.loads(metadata_path.read_text("utf-8"))
     size = int(training["size"])
     metadata["rds"]["working_size"] = size
+    metadata["rds"]["rotation_margin"] = 1.5
     for side in ("inputs", "outputs"):
         for entry in metadata["network_data_format"][side].values():
             if "spatial_shape" in entry:
