@@ -154,3 +154,37 @@ def test_areas_use_the_magnification_and_fall_back_to_pixels(tmp_path: Path) -> 
         assert unit == "cm2" and count_unit == "{pixels}"
         assert scaled == pytest.approx(value / 1.25**2, rel=1e-3)
         assert value == pytest.approx(count * 0.2 * 0.2 / 100, rel=1e-3)
+
+
+def test_train_rds_on_site_films_without_masks_keeps_the_shipped_lungs_and_is_site_trained(
+    tmp_path: Path,
+) -> None:
+    """`train rds` on labelled films without masks: the shipped real-data lung UNet is kept, the
+    classifier is trained (two steps here) and marked site-trained, and its pipeline codes the finding."""
+    import json
+    import shutil
+
+    from dicom_node.cli import main
+    from tests.inference.rds_films import DATA
+
+    data = tmp_path / "site"
+    (data / "images").mkdir(parents=True)
+    rows = ["image,rds"]
+    for index, name in enumerate(sorted(FILMS)):
+        group, file = FILMS[name]
+        shutil.copy(DATA / group / "images" / file, data / "images" / file)
+        rows.append(f"{Path(file).stem},{index % 2}")
+    (data / "labels.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "bundle"
+    argv = ["train", "rds", str(data), "--out", str(out), "--variant", "b0-small", "--cls-epochs", "1"]
+    assert main([*argv, "--max-steps", "2", "--batch-size", "2"]) == 0
+    metadata = json.loads((out / "configs" / "metadata.json").read_text("utf-8"))
+    assert metadata["classifier"] == {"demonstration": False, "site_trained": True, "trained_on": "site"}
+    assert "Kermany" in metadata["lung_model"]["trained_on"] and metadata["demonstration"] is False
+    pixels, truth = film("peds-normal")
+    folder = write_cr(tmp_path / "newborn", pixels, Header(age="001D")).parent
+    pipeline = registry.load("rds", {"bundle": str(out)})
+    result = pipeline.run(pipeline.read(folder))
+    [finding] = result.findings
+    assert finding.concept.value == RDS_CODE and pipeline.algorithm.demonstration is False
+    assert dice(_labels(result), truth, RIGHT_LUNG) >= MIN_DICE  # the shipped lungs, unchanged
