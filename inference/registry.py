@@ -79,8 +79,9 @@ BUILTIN: dict[str, PipelineInfo] = {
     ),
     "rds": PipelineInfo(
         name="rds",
-        accepts="neonatal chest radiograph (CR/DX, one image): lungs, RDS probability, Grad-CAM",
+        accepts="neonatal chest radiograph (CR/DX, one image): lungs; RDS probability for newborns only",
         target="inference.pipelines.rds.pipeline:build",
+        check_params="inference.pipelines.rds:check_params",
     ),
 }
 

@@ -28,6 +28,19 @@ DEMO_NOTICE = (
 )
 
 
+def classifier_is_demonstration(metadata: Mapping[str, Any]) -> bool:
+    """Whether the bundle's RDS classifier is a demonstration (trained on synthetic data only).
+
+    The ``classifier`` entry says so (``demonstration``); a bundle without it (older) follows the
+    bundle-wide ``demonstration`` flag. Only a classifier that is not a demonstration may give a coded
+    RDS finding.
+    """
+    classifier = metadata.get("classifier")
+    if isinstance(classifier, Mapping) and "demonstration" in classifier:
+        return bool(classifier["demonstration"])
+    return bool(metadata.get("demonstration", False))
+
+
 def settings_from_metadata(metadata: Mapping[str, Any]) -> RdsSettings:
     values = metadata.get("rds")
     if not isinstance(values, Mapping):
@@ -65,8 +78,14 @@ def write_bundle(
     settings: RdsSettings,
     training: Mapping[str, Any],
     demonstration: bool,
+    lung_model: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write the bundle folder ``out``; ``configs`` holds ``network_def`` and ``classifier_def``."""
+    """Write the bundle folder ``out``; ``configs`` holds ``network_def`` and ``classifier_def``.
+
+    ``demonstration``: the classifier was trained on synthetic data (no coded finding from it); else it
+    is site-trained on ``training["data"]``. ``lung_model``: the provenance of the UNet (default: trained
+    in the same run, on the same data).
+    """
     (out / "configs").mkdir(parents=True, exist_ok=True)
     (out / "models").mkdir(parents=True, exist_ok=True)
     (out / "docs").mkdir(parents=True, exist_ok=True)
@@ -109,11 +128,20 @@ def write_bundle(
                 "rds_logit": {"type": "probabilities", "format": "classes", "num_channels": 1},
             },
         },
+        "classifier": {
+            "demonstration": demonstration,
+            "site_trained": not demonstration,
+            "trained_on": "synthetic phantoms" if demonstration else str(training.get("data", "site data")),
+        },
+        "lung_model": dict(lung_model)
+        if lung_model is not None
+        else {"demonstration": demonstration, "trained_on": str(training.get("data", "site data"))},
         "rds": {
             "working_size": size,
             "median_kernel": settings.median_kernel,
             "rotate": settings.rotate,
             "rotation_trigger": settings.rotation_trigger,
+            "rotation_margin": settings.rotation_margin,
             "band_fraction": settings.band_fraction,
             "threshold": settings.threshold,
             "variant": settings.variant,

@@ -1,5 +1,10 @@
 """`dicom-node evaluate rds DATA --bundle BUNDLE [--bundle B2 ...]`: the paper's two tables on your data.
 
+When DATA is the real ``cxr_lungs`` folder (``peds_kermany_v7/`` and ``adult_covid_v7/``), Table 1 is
+computed on its patient-level test split instead (:mod:`inference.pipelines.rds.evaluate_real`):
+mIoU per post-processing step next to the paper's, Dice per lung with confidence intervals, films
+with swapped sides. Without ``--bundle`` the shipped bundle is evaluated.
+
 Table 1 (first bundle's UNet, images with masks): mIoU without post-processing, with the median filter,
 with the median filter and the rotation fallback. mIoU is the mean over images of the mean IoU of the
 right and the left lung (a lung absent from both masks is left out of that image's mean).
@@ -14,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from inference.pipelines.rds.cxr_lungs import ADULT, PEDS
 from inference.pipelines.rds.phantom import LEFT_LUNG, RIGHT_LUNG
 
 if TYPE_CHECKING:
@@ -33,6 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="bundle folder (repeat to compare variants)",
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--part", choices=("test", "val"), default="test", help="cxr_lungs only: the split part to score"
+    )
+    parser.add_argument("--json", type=Path, default=None, help="cxr_lungs only: also write the figures here")
 
 
 def mean_iou(predicted: np.ndarray, truth: np.ndarray) -> float | None:
@@ -80,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     bundles = args.bundle or [None]
     models = [load_model(path, "cpu") for path in bundles]
     first, _ = models[0]
+    if (args.data / PEDS).is_dir() or (args.data / ADULT).is_dir():
+        return run_real(first, args)
     samples = load_dataset(args.data, first.settings.working_size)
     scores, used = segmentation_table(first, samples)
     kernel = first.settings.median_kernel
@@ -96,4 +108,16 @@ def run(args: argparse.Namespace) -> int:
         value, count = accuracy(model, samples)
         demo = " (demo)" if meta.get("demonstration") else ""
         print(f"{'EfficientNet ' + model.settings.variant + demo:<26}{count:>8}{value:>10.3f}")
+    return 0
+
+
+def run_real(model: RdsModel, args: argparse.Namespace) -> int:
+    import json
+
+    from inference.pipelines.rds.evaluate_real import evaluate, print_tables, summary
+
+    groups = evaluate(model, args.data, args.part)
+    print_tables(groups, model.settings.median_kernel)
+    if args.json is not None:
+        args.json.write_text(json.dumps(summary(groups), indent=2) + "\n", encoding="utf-8")
     return 0

@@ -31,6 +31,7 @@ class RdsSettings:
     rotate: bool = True
     rotation_trigger: str = "area"  # "area" (the paper) or "layout" (also when lungs not side by side)
     min_area_px: int | None = None  # None: the paper's 10,000 px scaled to the working resolution
+    rotation_margin: float = 1.5  # a turned prediction wins only when this much more plausible
     band_fraction: float = 0.12
     threshold: float = 0.5
     variant: str = "b0"
@@ -50,6 +51,7 @@ class RdsSettings:
             rotate=str(current["rotate"]).lower() not in ("false", "0", "no"),
             rotation_trigger=str(current["rotation_trigger"]),
             min_area_px=None if current["min_area_px"] in (None, "") else int(current["min_area_px"]),
+            rotation_margin=float(current["rotation_margin"]),
             band_fraction=float(current["band_fraction"]),
             threshold=float(current["threshold"]),
             variant=str(current["variant"]),
@@ -114,6 +116,7 @@ class RdsModel:
             min_area=s.min_area,
             rotate=s.rotate if rotate is None else rotate,
             trigger=s.rotation_trigger,
+            margin=s.rotation_margin,
         )
 
     def classifier_input(self, image: np.ndarray, segmentation: Segmentation) -> np.ndarray:

@@ -1,15 +1,21 @@
 """The ``rds`` pipeline: neonatal chest radiograph -> left/right lungs, RDS probability, Grad-CAM.
 
 After the research (seed 003): UNet lung segmentation, median filter, re-prediction of the image turned
-by 90/180/270 degrees when the lungs are under the paper's 10,000 px (scaled to the working
+by 90/270 degrees when the lungs are under the paper's 10,000 px (scaled to the working
 resolution, see :mod:`inference.pipelines.rds.postprocess`), spine band removed, EfficientNet RDS
-classifier on the lung-masked image, Grad-CAM heat map.
+classifier on the lung-masked image, Grad-CAM heat map. Patient right / left from Patient Orientation
+(:mod:`inference.pipelines.rds.orientation`).
+
+The classifier runs only for newborns (:mod:`inference.pipelines.rds.newborn`); anyone else gets the
+lungs and the note "RDS not assessed: not a newborn". A demonstration classifier (bundle metadata)
+gives no coded finding: its probability is a note labelled demonstration, and the outputs say DEMO.
 
 Outputs: SEG (right and left lung, binary, one frame per lung aligned pixel for pixel with the
 radiograph; a CR/DX has no frame of reference, so the SEG has none either: see
-:func:`inference.dicom_out.seg.write_seg`), SR (RDS probability and finding coded SCT 46775006, lung
-area per side in cm2 when the image has a pixel spacing, the rotation used, each lung referencing its
-SEG segment), SC (Grad-CAM overlay, lungs, summary).
+:func:`inference.dicom_out.seg.write_seg`), SR (lung area per side in cm2 when the image has a pixel
+spacing, else in pixels, the rotation used, each lung referencing its SEG segment; the RDS finding
+coded SCT 46775006 only from a site-trained classifier; the notes), SC (lungs, Grad-CAM overlay when
+the classifier ran, summary and notes).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from inference.pipeline import (
     HeatMap,
     LabelMap,
     Measurement,
+    Note,
     Pipeline,
     Result,
     Segment,
@@ -37,9 +44,11 @@ from inference.pipeline import (
 )
 from inference.pipelines.rds.images import resize, to_working, upsample
 from inference.pipelines.rds.model import torch_threads
+from inference.pipelines.rds.newborn import gate_from_params
+from inference.pipelines.rds.orientation import display_of
 from inference.pipelines.rds.phantom import LEFT_LUNG, RIGHT_LUNG
 from inference.pipelines.rds.postprocess import classifier_region
-from inference.pipelines.rds.source import DenseBrightSeries, read_radiograph
+from inference.pipelines.rds.source import DenseBrightSeries, pixel_spacing, read_radiograph
 
 ANATOMICAL_STRUCTURE = Code("91723000", "SCT", "Anatomical Structure")
 LUNG = Code("39607008", "SCT", "Lung")
@@ -71,50 +80,57 @@ def radiograph(series: Series) -> np.ndarray:
     return pixels
 
 
-def pixel_area_mm2(series: Series) -> float | None:
-    if series.spacing_mm is None:
-        return None
-    rows, cols = series.spacing_mm[1], series.spacing_mm[2]
-    return rows * cols if rows > 0 and cols > 0 else None
+def demonstration_note(probability: float) -> str:
+    return f"RDS probability from demonstration weights: {probability:.2f} (no diagnosis)"
 
 
 class RdsPipeline(Pipeline):
-    """UNet lungs + EfficientNet RDS classifier from a MONAI bundle (shipped: demonstration weights)."""
+    """UNet lungs + EfficientNet RDS classifier from a MONAI bundle.
+
+    Shipped: a lung UNet trained on real radiographs (research use) and a demonstration classifier
+    trained on synthetic phantoms, whose probability is reported as a demonstration note, never as a
+    coded finding. The classifier runs only for newborns (:mod:`~inference.pipelines.rds.newborn`).
+    """
 
     name = "rds"
-    accepts = "neonatal chest radiograph (CR/DX, one image): lungs, RDS probability, Grad-CAM"
+    accepts = "neonatal chest radiograph (CR/DX, one image): lungs; RDS probability for newborns only"
     seg_on_projection = True  # the writers put the lungs in a SEG on the radiograph itself
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
-        from inference.pipelines.rds.bundle_io import load_model
+        from inference.pipelines.rds.bundle_io import classifier_is_demonstration, load_model
 
         self.settings = dict(settings or {})
         bundle = self.settings.get("bundle")
         self.model, self.metadata = load_model(
             Path(bundle) if bundle else None, str(self.settings.get("device") or "auto")
         )
-        params = self.settings.get("params") or {}
+        params = dict(self.settings.get("params") or {})
+        self.gate = gate_from_params(params)
         if params:
-            self.model.settings = self.model.settings.with_overrides(dict(params))
-        self.demonstration = bool(self.metadata.get("demonstration", False))
+            self.model.settings = self.model.settings.with_overrides(params)
+        self.demonstration = classifier_is_demonstration(self.metadata)
 
     @property
     def algorithm(self) -> AlgorithmInfo:
         s = self.model.settings
         name = "dicom-node rds DEMONSTRATION WEIGHTS" if self.demonstration else "dicom-node rds"
+        classifier = f"efficientnet-{s.variant}" + (" (demonstration)" if self.demonstration else "")
         return AlgorithmInfo(
             name=name,
             version=str(self.metadata.get("version", "unknown")),
             parameters={
-                "classifier": f"efficientnet-{s.variant}",
+                "classifier": classifier,
                 "median_kernel": str(s.median_kernel),
                 "rotation_fallback": (
                     f"{s.rotate}, trigger {s.rotation_trigger}"
-                    f" (< {s.min_area} px at {s.working_size}x{s.working_size})"
+                    f" (< {s.min_area} px at {s.working_size}x{s.working_size}), margin {s.rotation_margin}"
                 ),
                 "spine_band_fraction": str(s.band_fraction),
                 "threshold": str(s.threshold),
+                "newborn_max_days": str(self.gate.max_days),
+                "missing_age": self.gate.missing,
             },
+            demonstration=self.demonstration,
         )
 
     def read(self, folder: Path) -> Series:
@@ -123,41 +139,59 @@ class RdsPipeline(Pipeline):
 
     def run(self, series: Series) -> Result:
         pixels = radiograph(series)
+        ds = series.datasets[series.frames[0].dataset_index]
         settings = self.model.settings
-        # Only the working-size image (128 x 128 by default) goes through the networks; the full
-        # grid is touched once to normalise and reduce it, and once more for each output map.
-        image = to_working(pixels, settings.working_size)
+        display = display_of(ds)
+        # Only the working-size image (128 x 128 by default) goes through the networks, turned to the
+        # standard display (patient right on the image left); the full grid is touched once to
+        # normalise and reduce it, and once more for each output map.
+        image = display.to_standard(to_working(pixels, settings.working_size))
+        refusal = self.gate.refusal(ds)
+        notes: list[Note] = []
+        findings: list[Finding] = []
+        heat_maps: list[HeatMap] = []
+        summary: list[str] = []
         with torch_threads(settings.threads):
             segmentation = self.model.segment(image)
-            classification = self.model.classify(self.model.classifier_input(image, segmentation))
-            # the classifier sees nothing outside its region (zero input there): show the heat map inside it
-            seen = classifier_region(segmentation.upright, settings.band_fraction)
-            heat_working = np.rot90(classification.heat_map * seen, -segmentation.quarter_turns)
-            heat = upsample(heat_working, pixels.shape)
-        labels = resize(segmentation.labels, pixels.shape, nearest=True)
-        probability = round(classification.probability, 4)
-        positive = probability >= self.model.settings.threshold
-        measurements = self._areas(series, labels)
+            if refusal is None:
+                classification = self.model.classify(self.model.classifier_input(image, segmentation))
+                # the classifier sees nothing outside its region (zero input): show the heat map inside it
+                seen = classifier_region(segmentation.upright, settings.band_fraction)
+                heat_working = np.rot90(classification.heat_map * seen, -segmentation.quarter_turns)
+                heat = upsample(display.from_standard(heat_working), pixels.shape)
+                probability = round(classification.probability, 4)
+                if self.demonstration:
+                    notes.append(Note(demonstration_note(probability)))
+                    heat_maps.append(HeatMap(values=heat[None], name="Grad-CAM (demonstration weights)"))
+                else:
+                    positive = probability >= settings.threshold
+                    findings.append(Finding(RDS, PRESENT if positive else ABSENT, probability=probability))
+                    heat_maps.append(HeatMap(values=heat[None], name="Grad-CAM"))
+                    summary.append(f"RDS probability {probability:.2f} (threshold {settings.threshold:.2f})")
+            else:
+                notes.append(Note(refusal))
+        labels = resize(display.from_standard(segmentation.labels), pixels.shape, nearest=True)
+        spacing = pixel_spacing(ds)
+        measurements = self._areas(spacing, labels)
         measurements.append(Measurement(ROTATION, float(segmentation.rotation_degrees), DEGREES))
-        summary = [
-            f"RDS probability {probability:.2f} (threshold {self.model.settings.threshold:.2f})",
-            f"Lung segmentation rotation used: {segmentation.rotation_degrees} deg",
-        ]
-        if self.demonstration:
-            summary.insert(0, "DEMONSTRATION WEIGHTS (synthetic training data) - not for diagnosis")
+        summary.append(f"Lung segmentation rotation used: {segmentation.rotation_degrees} deg")
+        summary.append(f"Sides from {display.source}")
+        if spacing is None:
+            summary.append("Lung areas in pixels: the image has no usable pixel spacing")
         if not np.any(labels):
-            summary.append("No lung found: the classifier saw an empty image")
+            summary.append("No lung found")
         return Result(
             label_map=LabelMap(labels=labels[None].astype(np.uint8, copy=False), segments=SEGMENTS),
             measurements=measurements,
-            findings=[Finding(RDS, PRESENT if positive else ABSENT, probability=probability)],
-            heat_maps=[HeatMap(values=heat[None], name="Grad-CAM")],
+            findings=findings,
+            heat_maps=heat_maps,
             summary=summary,
             parameters={"rotation_degrees": str(segmentation.rotation_degrees)},
+            notes=notes,
         )
 
-    def _areas(self, series: Series, labels: np.ndarray) -> list[Measurement]:
-        pixel_mm2 = pixel_area_mm2(series)
+    def _areas(self, spacing: tuple[float, float] | None, labels: np.ndarray) -> list[Measurement]:
+        pixel_mm2 = None if spacing is None else spacing[0] * spacing[1]
         areas = []
         for segment in SEGMENTS:
             count = int(np.count_nonzero(labels == segment.label))

@@ -5,7 +5,7 @@ Label maps hold 0 (background), 1 (right lung) and 2 (left lung) at the working 
 1. Median filter on each lung's mask (kernel configurable, default 5): fills the holes of the raw
    prediction and removes specks.
 2. Rotation fallback: when the lungs cover fewer pixels than the paper's 10,000 px, the image is
-   predicted again turned by 90, 180 and 270 degrees and the most plausible mask is kept, turned
+   predicted again turned by 90 and 270 degrees and the most plausible mask is kept, turned
    back (option: also when the lungs do not lie side by side with their apices up). The paper's threshold
    belongs to its working resolution (512 x 512 assumed: 10,000 px is
    3.8 % of the image); here it is scaled by area, ``10,000 * (working / 512) ** 2`` (625 px at 128).
@@ -27,6 +27,7 @@ PAPER_MIN_AREA_PX = 10_000
 PAPER_RESOLUTION = 512
 LUNGS = (RIGHT_LUNG, LEFT_LUNG)
 TRIGGERS = ("area", "layout")
+QUARTER_TURNS = (1, 3)  # np.rot90's k tried by the rotation fallback (not 2: see segment_with_fallback)
 
 
 def min_lung_area(working_size: int, reference_area: int = PAPER_MIN_AREA_PX) -> int:
@@ -118,25 +119,36 @@ def segment_with_fallback(
     min_area: int,
     rotate: bool = True,
     trigger: str = "area",
+    margin: float = 1.5,
 ) -> Segmentation:
     """Predict ``image`` (2D), median filter, and re-predict turned images when the lungs are too small.
 
     ``predict`` maps a 2D image to a label map of the same shape. The turned candidates are compared
-    by :func:`plausibility` in their own (upright) frame; the original wins ties. ``trigger`` "area"
+    by :func:`plausibility` in their own (upright) frame; a turned candidate replaces the image as given
+    only when its score is more than ``margin`` times the original's (so an upright film whose lungs
+    are merely small is never made worse by a turn). ``trigger`` "area"
     re-predicts only under ``min_area`` (the paper); "layout" also when the lungs are not
-    :func:`side_by_side` or not :func:`apex_up` (ours: a model may find lung-sized regions on a
-    turned image).
+    :func:`side_by_side` (ours: a model may find lung-sized regions on a turned image, one above the
+    other; :func:`apex_up` alone does not trigger: on the real test films it failed on upright films,
+    whose turned predictions then swapped the sides). A turned candidate must itself be side by side
+    with its apices up. Only the quarter turns (90 and 270 degrees) are tried: on a film turned
+    upside down, a UNet trained on upright films finds
+    upright-looking lungs with right and left swapped, as plausible as the true ones, so a 180 degree
+    turn would swap the sides of upright films whose lungs look odd; a film stored upside down is
+    brought upright by its Patient Orientation instead (:mod:`~inference.pipelines.rds.orientation`).
     """
     if trigger not in TRIGGERS:
         raise ValueError(f"rotation trigger {trigger!r}: expected one of {', '.join(TRIGGERS)}")
     raw = predict(image)
     median = median_filter_labels(raw, kernel)
-    best_k, best_upright, best_score = 0, median, plausibility(median)
-    misplaced = not (side_by_side(median) and apex_up(median))
-    retry = lung_area(median) < min_area or (trigger == "layout" and misplaced)
+    original = plausibility(median)
+    best_k, best_upright, best_score = 0, median, original * margin
+    retry = lung_area(median) < min_area or (trigger == "layout" and not side_by_side(median))
     if rotate and retry:
-        for k in (1, 2, 3):
+        for k in QUARTER_TURNS:
             upright = median_filter_labels(predict(np.ascontiguousarray(np.rot90(image, k))), kernel)
+            if not (side_by_side(upright) and apex_up(upright)):
+                continue  # a turn is taken only when it gives upright lungs side by side
             score = plausibility(upright)
             if score > best_score:
                 best_k, best_upright, best_score = k, upright, score

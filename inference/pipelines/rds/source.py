@@ -9,7 +9,7 @@ float32 once and rescaled and (MONOCHROME1) inverted in place, as the volume loa
 - modality values: Rescale Slope / Intercept applied (no Modality LUT, like the volume loader);
 - MONOCHROME1 inverted against the image's own value range (``BitsStored``, rescaled), so dense is
   bright, as in the volume loader's arrays;
-- spacing: Pixel Spacing, else Imager Pixel Spacing (what the volume loader uses for a projection).
+- spacing: Pixel Spacing, else Imager Pixel Spacing / Estimated Radiographic Magnification Factor.
 
 Anything else (several images, multi-frame, colour) goes to the generic reader unchanged, so the
 pipeline's errors for those inputs stay the same.
@@ -68,24 +68,58 @@ def decode_dense_bright(ds: Dataset) -> np.ndarray:
 
 
 def pixel_spacing(ds: Dataset) -> tuple[float, float] | None:
-    """(between rows, between columns) in mm from Pixel Spacing, else Imager Pixel Spacing."""
+    """(between rows, between columns) in mm at the patient: Pixel Spacing, else Imager Pixel Spacing
+    divided by the Estimated Radiographic Magnification Factor (when one above zero is given); None
+    when neither holds two values above zero (absent, empty, 0\\0): areas are then given in pixels."""
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
         value = ds.get(keyword)
-        if value is not None and len(value) == 2:
-            rows, cols = _number(value[0], 0.0), _number(value[1], 0.0)
-            if rows > 0 and cols > 0:
-                return rows, cols
+        if value is None or isinstance(value, str | bytes) or len(value) != 2:
+            continue
+        rows, cols = _number(value[0], 0.0), _number(value[1], 0.0)
+        if rows > 0 and cols > 0:
+            if keyword == "ImagerPixelSpacing":
+                magnification = _number(ds.get("EstimatedRadiographicMagnificationFactor"), 1.0)
+                if magnification > 0:
+                    rows, cols = rows / magnification, cols / magnification
+            return rows, cols
     return None
+
+
+# Type 2 attributes of the Patient and General Study modules that the writers copy from the source:
+# a source that leaves one out (absent, not empty) gets it empty, as the standard allows.
+TYPE2_COPIED = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+)
+
+
+def complete_type2(ds: Dataset) -> None:
+    """Add the :data:`TYPE2_COPIED` attributes ``ds`` lacks, empty (in memory only)."""
+    for keyword in TYPE2_COPIED:
+        if keyword not in ds:
+            setattr(ds, keyword, "")
 
 
 def read_radiograph(folder: Path) -> Series:
     """The one radiograph in ``folder`` decoded once (see the module text); other series as
-    :func:`~inference.series_reader.read_series` reads them."""
+    :func:`~inference.series_reader.read_series` reads them. Absent Type 2 patient / study attributes
+    are added empty (:func:`complete_type2`)."""
     headers = read_headers(Path(folder))
     ds = headers.datasets[0]
     single = len(headers.datasets) == 1 and len(headers.frames) == 1
     if not single or int(ds.get("SamplesPerPixel", 1) or 1) != 1:
-        return read_series(Path(folder))
+        series = read_series(Path(folder))
+        for dataset in series.datasets:
+            complete_type2(dataset)
+        return series
+    complete_type2(ds)
     pixels = decode_dense_bright(ds)
     if pixels.shape != headers.pixels.shape[1:]:
         raise InputError(f"radiograph pixel data of shape {pixels.shape} != Rows x Columns")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from inference.pipelines.rds.networks import CLASSIFIER_VARIANTS
 
@@ -35,10 +36,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, default=None, help="stop each network after N steps (smoke)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument(
+        "--lungs",
+        choices=("auto", "train", "shipped"),
+        default="auto",
+        help="lung UNet: train it on DATA's masks, or keep the shipped real-data one (auto: shipped when "
+        "DATA has no mask); --size must then be the shipped working size (128)",
+    )
+    parser.add_argument(
         "--demonstration",
         action="store_true",
         help="label the bundle as demonstration weights (synthetic training data)",
     )
+
+
+def shipped_lungs(size: int) -> tuple[tuple[Any, dict[str, Any]], dict[str, Any]]:
+    """The shipped bundle's lung UNet with its config entry, and its ``lung_model`` provenance."""
+    import json
+
+    from dicom_node.errors import InputError
+    from inference.bundle import INFERENCE_CONFIGS
+    from inference.pipelines.rds.bundle_io import SHIPPED_BUNDLE, load_model
+
+    model, metadata = load_model(None, "cpu")
+    if model.settings.working_size != size:
+        raise InputError(f"--size {size}: the shipped lung UNet works at {model.settings.working_size}")
+    config = json.loads((SHIPPED_BUNDLE / INFERENCE_CONFIGS[0]).read_text("utf-8"))["network_def"]
+    provenance = dict(metadata.get("lung_model") or {})
+    provenance["source"] = "the dicom-node shipped rds bundle " + str(metadata.get("version", ""))
+    return (model.unet, config), provenance
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,7 +77,12 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     samples = load_dataset(args.data, args.size)
-    print(f"rds: {len(samples)} images ({sum(s.labels is not None for s in samples)} with masks)")
+    masked = sum(s.labels is not None for s in samples)
+    print(f"rds: {len(samples)} images ({masked} with masks)")
+    lungs, lung_model = None, None
+    if args.lungs == "shipped" or (args.lungs == "auto" and masked == 0):
+        lungs, lung_model = shipped_lungs(args.size)
+        print("rds: keeping the shipped lung UNet (trained on real radiographs); training the classifier")
     options = TrainOptions(
         size=args.size,
         variant=args.variant,
@@ -68,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             threshold=args.threshold,
         ),
     )
-    trained = train(samples, options, print)
+    trained = train(samples, options, print, lungs)
     info = {**trained.info, "data": args.data.name, "variant": args.variant}
     write_bundle(
         args.out,
@@ -78,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         trained.settings,
         info,
         args.demonstration,
+        lung_model,
     )
     print(f"rds: bundle written to {args.out}")
     return 0

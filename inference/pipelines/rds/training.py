@@ -110,8 +110,17 @@ def recalibrate_batch_norm(network: torch.nn.Module, inputs: torch.Tensor, batch
     network.eval()
 
 
-def train(samples: list[Sample], options: TrainOptions, report: Callable[[str], None]) -> Trained:
-    """Train both networks on ``samples`` (at ``options.size``) and return them with their configs."""
+def train(
+    samples: list[Sample],
+    options: TrainOptions,
+    report: Callable[[str], None],
+    lungs: tuple[torch.nn.Module, dict[str, Any]] | None = None,
+) -> Trained:
+    """Train both networks on ``samples`` (at ``options.size``) and return them with their configs.
+
+    ``lungs``: a trained UNet and its config entry (e.g. the shipped real-data one) to keep instead of
+    training one; then only the classifier is trained, on the masks that UNet predicts.
+    """
     from monai.losses import DiceCELoss
     from monai.utils import set_determinism
 
@@ -119,28 +128,32 @@ def train(samples: list[Sample], options: TrainOptions, report: Callable[[str], 
     torch.manual_seed(options.seed)
     segmented = [s for s in samples if s.labels is not None]
     labelled = [s for s in samples if s.rds is not None]
-    if not segmented:
+    if not segmented and lungs is None:
         raise InputError("no image has a lung mask: the UNet cannot be trained")
     if len({s.rds for s in labelled}) < 2:
         raise InputError("labels.csv needs images of both classes (RDS and normal)")
     configs = {
-        "network_def": unet_config(options.unet_channels),
+        "network_def": unet_config(options.unet_channels) if lungs is None else lungs[1],
         "classifier_def": classifier_config(options.variant, options.size),
     }
-    unet = instantiate(configs["network_def"])
-    images = torch.from_numpy(np.stack([s.image for s in segmented]))[:, None]
-    masks = torch.from_numpy(np.stack([s.labels for s in segmented if s.labels is not None]).astype(np.int64))
-    seg_loss = _fit(
-        unet,
-        images,
-        masks[:, None],
-        DiceCELoss(to_onehot_y=True, softmax=True),
-        options.seg_epochs,
-        options,
-        options.seg_lr,
-        report,
-        "unet",
-    )
+    if lungs is None:
+        unet = instantiate(configs["network_def"])
+        images = torch.from_numpy(np.stack([s.image for s in segmented]))[:, None]
+        labels = [s.labels for s in segmented if s.labels is not None]
+        masks = torch.from_numpy(np.stack(labels).astype(np.int64))
+        seg_loss = _fit(
+            unet,
+            images,
+            masks[:, None],
+            DiceCELoss(to_onehot_y=True, softmax=True),
+            options.seg_epochs,
+            options,
+            options.seg_lr,
+            report,
+            "unet",
+        )
+    else:
+        unet, seg_loss = lungs[0].eval(), float("nan")
     settings = RdsSettings(
         working_size=options.size,
         median_kernel=options.settings.median_kernel,
@@ -175,7 +188,7 @@ def train(samples: list[Sample], options: TrainOptions, report: Callable[[str], 
         "seg_epochs": options.seg_epochs,
         "cls_epochs": options.cls_epochs,
         "batch_size": options.batch_size,
-        "final_seg_loss": round(seg_loss, 4),
+        "final_seg_loss": round(seg_loss, 4) if lungs is None else "not trained (given lung UNet)",
         "final_cls_loss": round(cls_loss, 4),
         "torch_threads": torch.get_num_threads(),
     }
