@@ -92,9 +92,7 @@ def test_pipeline_on_real_epi(bundle: Path, folder: Path, tmp_path: Path) -> Non
         assert_valid(ds, tmp_path)
     sr = roundtrip(outputs[-2])
     text = str(sr)
-    assert "Not assessed: the run has" in text and "never stretched" in text  # 2-10 volumes, 30 trained
-    assert "Run timing does not match the model" in text
-    assert "Volumes used" not in text
+    assert "Run timing does not match the model" in text  # 2-10 volumes (or TR 5 s) against 30 at 3 s
     assert "Mean framewise displacement" in text
     assert "ROI LSTM output (research)" not in text  # refused: no probability
     assert kinds[0] == "SEG"  # classic slices and multi-volume mosaics alike
@@ -118,6 +116,23 @@ def test_pipeline_on_real_epi(bundle: Path, folder: Path, tmp_path: Path) -> Non
     assert referenced <= {ds.SOPInstanceUID for ds in sources}
     segments = [str(s.SegmentLabel) for s in seg.SegmentSequence]
     assert all(label.startswith("Power ") and "(" in label for label in segments)  # index + coordinate
+
+
+def test_refused_run_says_why_and_names_rois_by_power_index(bundle: Path) -> None:
+    from inference.series_reader import read_series
+
+    pipeline = load("fmri", {"bundle": str(bundle), "device": "cpu"})
+    result = pipeline.run(read_series(SIEMENS))  # 2 volumes, TR 3 s
+    notes = [n.text for n in result.notes]
+    assert any("Not assessed: the run has 2 volumes, the model needs 30" in n for n in notes)
+    assert any("framewise displacement" in n and "over 2 volumes" in n for n in notes)
+    assert not any(f.probability is not None for f in result.findings)
+    roi_notes = [n for n in result.notes if n.region is not None]
+    assert result.label_map is not None and roi_notes
+    for note in roi_notes:
+        assert note.text.startswith(f"Power {note.region} (")  # index and MNI coordinate
+    [used] = [m for m in result.measurements if m.concept.value == "FMRI-VOLUMES-USED"]
+    assert used.value == 0
 
 
 def test_packaged_demonstration_bundle_is_labelled_and_uses_the_corrected_paper_rois() -> None:

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 EPOCHS = 30
 TRAIN_FRACTION = 0.7
 LEARNING_RATE = 5e-3
-BATCH = 16  # None in train_roi: one batch of all training subjects
+BATCH = 16  # Settings.batch None: one batch of all training subjects
 
 
 @dataclass(frozen=True)
@@ -55,33 +55,6 @@ def split(
         train += members[:cut].tolist()
         valid += members[cut:].tolist()
     return np.array(sorted(train)), np.array(sorted(valid))
-
-
-def train_roi(
-    x: np.ndarray,
-    y: np.ndarray,
-    epochs: int = EPOCHS,
-    seed: int = 0,
-    hidden: int = HIDDEN,
-    batch: int | None = BATCH,
-) -> RoiLstm:
-    """Fit one RoiLstm on (N, time, points) matrices and 0/1 labels (``batch`` None: all at once)."""
-    torch.manual_seed(seed)
-    model = RoiLstm(x.shape[-1], hidden)
-    step = batch or len(x)
-    optimiser = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-    inputs, targets = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.float32))
-    generator = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(inputs), generator=generator)
-        for start in range(0, len(order), step):
-            chosen = order[start : start + step]
-            loss = torch.nn.functional.binary_cross_entropy(model(inputs[chosen]), targets[chosen])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-    return model.eval()
 
 
 def predict(model: RoiLstm, x: np.ndarray) -> np.ndarray:
