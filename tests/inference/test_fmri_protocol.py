@@ -38,9 +38,10 @@ def write_set(out: Path, per_class: int = 20, seed: int = 4, short: int | None =
         for t in range(1, n):
             noise[t] += 0.3 * noise[t - 1]
         if label == "ASD":
-            t = np.arange(n)
+            times = np.arange(n)
             for roi in PLANTED:
-                noise[:, roi - 1] += 1.5 * np.sin(2 * np.pi * rng.uniform(0.08, 0.12) * t + rng.uniform(0, 6))
+                phase = rng.uniform(0, 6)
+                noise[:, roi - 1] += 1.5 * np.sin(2 * np.pi * rng.uniform(0.08, 0.12) * times + phase)
         name = f"ts/sub-{i:02d}.npy"
         (out / "ts").mkdir(exist_ok=True)
         np.save(out / name, noise.astype(np.float32))
@@ -57,7 +58,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_set(tmp_path_factory.mktemp("fmri_ts"))
 
 
-PROTOCOL = ["--classes", "TC,ASD", "--hidden", "8", "--batch", "0", "--bootstrap", "500"]
+PROTOCOL = ["--classes", "TC,ASD", "--hidden", "8", "--batch", "8", "--bootstrap", "500"]
 
 
 def test_loader_crops_to_the_shortest_run_and_refuses_a_longer_request(dataset: Path) -> None:

@@ -77,7 +77,7 @@ def test_paper_rois_map_to_the_power_rois_of_the_named_anatomy() -> None:
         assert atlas.roi(row.power).hemisphere == row.side, row
     offsets = [row.power - row.paper for row in atlas.PAPER_TABLE]
     assert offsets == sorted(offsets) and offsets[-1] == 22
-    assert "Power 99 (-16, 29, 53) Frontal cortex L" == atlas.roi(99).describe()
+    assert atlas.roi(99).describe() == "Power 99 (-16, 29, 53) Frontal cortex L"
     assert "paper ROI 86: Superior Frontal Gyrus L" in atlas.roi(99).paper_label()
     assert atlas.roi(1).paper_label() == ""
 

@@ -90,7 +90,9 @@ def test_cli_option_writes_display_values(tmp_path: Path) -> None:
     volume_cli.add_arguments(parser)
     out = tmp_path / "display.nii.gz"
     assert volume_cli.run(parser.parse_args([str(CLASSIC), str(out), "--philips-scaling", "display"])) == 0
-    written = np.asarray(nib.load(out).dataobj, dtype=np.float64)
+    image = nib.load(out)
+    assert isinstance(image, nib.Nifti1Image)
+    written = np.asarray(image.dataobj, dtype=np.float64)
     np.testing.assert_allclose(written, display_values(CLASSIC), rtol=1e-5)
     with pytest.raises(SystemExit):
         parser.parse_args([str(CLASSIC), str(out), "--philips-scaling", "other"])
