@@ -12,7 +12,12 @@ ensemble chosen inside the 70 % and tested on the 30 %); no bundle is used.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from inference.pipelines.fmri.timeseries import TimeSeriesSet
 
 HELP = "evaluate the fmri bundle on labelled runs: per-ROI loss, accuracy, bootstrap p (the paper's Table 1)"
 
@@ -38,6 +43,9 @@ def add_timeseries_arguments(parser: argparse.ArgumentParser) -> None:
     if not any(a.dest == "length" for a in parser._actions):
         group.add_argument("--length", type=int, help="time points used per run (default: the shortest run)")
     group.add_argument("--atlas", default="CC200", help="name of the time series' atlas, for the table")
+    group.add_argument(
+        "--columns", help="time-series ROI columns to use, 1-based, e.g. 1-200 or 1,6,11 (all)"
+    )
     group.add_argument("--epochs", type=int, default=30)
     group.add_argument("--hidden", type=int, default=16, help="LSTM hidden size")
     group.add_argument("--batch", type=int, default=16, help="mini-batch size; 0 = all training subjects")
@@ -54,7 +62,9 @@ def run_timeseries(args: argparse.Namespace) -> int:
     from inference.pipelines.fmri.training import Settings, run_protocol
 
     torch.set_num_threads(1)  # a shared machine; batched ROIs keep one core busy
-    data = load_timeseries(args.data, classes_of(args), args.length, args.labels)
+    data = select_columns(
+        load_timeseries(args.data, classes_of(args), args.length, args.labels), args.columns
+    )
     cropped = sum(n > data.length for n in data.original_lengths)
     positive = classes_of(args)[1]
     print(
@@ -67,6 +77,20 @@ def run_timeseries(args: argparse.Namespace) -> int:
     print("\n".join(protocol_lines(result, column_name(args.atlas), args.alpha, args.bootstrap, args.all)))
     print(f"protocol time: {time.perf_counter() - start:.0f} s for {len(data.rois)} ROIs x 2 models")
     return 0
+
+
+def select_columns(data: TimeSeriesSet, columns: str | None) -> TimeSeriesSet:
+    """Only the given 1-based ROI columns (all when ``columns`` is empty)."""
+    from dicom_node.errors import InputError
+    from inference.pipelines.fmri.train import parse_rois
+
+    chosen = parse_rois(columns)
+    if not chosen:
+        return data
+    if any(c < 1 or c > len(data.rois) for c in chosen):
+        raise InputError(f"--columns: expected numbers in 1..{len(data.rois)}")
+    index = [c - 1 for c in chosen]
+    return dataclasses.replace(data, features=data.features[:, index], rois=chosen)
 
 
 def classes_of(args: argparse.Namespace) -> tuple[str, str]:

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
     from inference.pipelines.fmri import atlas
     from inference.pipelines.fmri.dataset import load_dataset
-    from inference.pipelines.fmri.evaluate import classes_of, is_timeseries_data
+    from inference.pipelines.fmri.evaluate import classes_of, is_timeseries_data, select_columns
     from inference.pipelines.fmri.protocol_report import column_name, power_name, protocol_lines
     from inference.pipelines.fmri.temporal import Timing
     from inference.pipelines.fmri.timeseries import load_timeseries
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     classes = classes_of(args)
     if is_timeseries_data(args):
-        series = load_timeseries(args.data, classes, args.length, args.labels)
+        series = select_columns(load_timeseries(args.data, classes, args.length, args.labels), args.columns)
         features, labels, rois, n = series.features, series.labels, series.rois, len(series.names)
         timing, kind, name = (
             Timing(series.length, args.tr or 2.0),
