@@ -122,7 +122,7 @@ def test_refused_run_says_why_and_names_rois_by_power_index(bundle: Path) -> Non
     from inference.series_reader import read_series
 
     pipeline = load("fmri", {"bundle": str(bundle), "device": "cpu"})
-    result = pipeline.run(read_series(SIEMENS))  # 2 volumes, TR 3 s
+    result = pipeline.run(read_series(MOSAIC35))  # 2 volumes, TR 3 s
     notes = [n.text for n in result.notes]
     assert any("Not assessed: the run has 2 volumes, the model needs 30" in n for n in notes)
     assert any("framewise displacement" in n and "over 2 volumes" in n for n in notes)
