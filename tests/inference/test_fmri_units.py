@@ -127,7 +127,9 @@ def test_sc_chart_draws_one_bar_per_roi_with_length_proportional_to_probability(
     full = pixels(ABOVE_COLOUR) - pixels(BELOW_COLOUR) / 0.25 * 0.75  # the 1.0 bar alone
     assert pixels(BELOW_COLOUR) / full == pytest.approx(0.25, abs=0.01)  # Power 20, under 0.5: blue
     assert pixels(SUMMARY_COLOUR) / full == pytest.approx(0.6, abs=0.01)  # the ensemble bar
-    assert "ROI" not in " ".join(result.summary)  # per-ROI values live in the chart and the findings
+    text = " ".join(result.summary)
+    assert "0.25" not in text  # per-ROI values live in the chart and the findings; the summary names them
+    assert "Power 20 (-54, -23, 43) L; Power 99 (-16, 29, 53) L; Power 36 (42, -20, 55) R" in text
     assert any("Volumes used: 1-115 of 115" in n.text for n in result.notes)
     assert any("framewise displacement" in n.text for n in result.notes)
 

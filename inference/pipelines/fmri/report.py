@@ -136,6 +136,9 @@ def build_result(analysis: Analysis, parameters: dict[str, str]) -> Result:
         )
         summary.append(f"Ensemble probability of {names[1]}-like pattern: {a.overall:.2f} (research finding)")
     summary.append(a.time_note)
+    if a.probabilities:
+        used = "; ".join(atlas.roi(n).short() for n in a.probabilities)
+        summary.append(f"Power ROIs (index, MNI x, y, z mm, side): {used}")
     if not a.normalised:
         findings.append(Finding(RUN_QUALITY, NOT_NORMALISED))
     if a.outside:
