@@ -14,6 +14,13 @@ HELP = "load one DICOM series (folder) as a volume and write it as NIfTI (RAS), 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("series_dir", type=Path, help="folder holding the DICOM files of one series")
     parser.add_argument("out", type=Path, help="output file, .nii or .nii.gz")
+    parser.add_argument(
+        "--philips-scaling",
+        choices=("precise", "display"),
+        default="precise",
+        help="Philips MR: precise floating-point values (private scale slope, as dcm2niix; default) or "
+        "display values (Rescale Slope / Intercept)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     if not out.name.endswith((".nii", ".nii.gz")):
         raise InputError(f"{out}: the output name must end in .nii or .nii.gz")
     print(f"loading {series_dir} ...", file=sys.stderr)
-    volume = load_series(series_dir)
+    volume = load_series(series_dir, philips_scaling=args.philips_scaling)
     out.parent.mkdir(parents=True, exist_ok=True)
     to_nifti(volume, out)
     axes = "".join(nib.aff2axcodes(volume.affine_ras()))

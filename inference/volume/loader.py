@@ -9,6 +9,7 @@ import numpy as np
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.tag import Tag
 
+from inference.volume import philips
 from inference.volume.errors import VolumeError
 from inference.volume.geometry import arrange
 from inference.volume.model import Volume
@@ -61,31 +62,34 @@ def patient_orientation(ds: Dataset) -> np.ndarray | None:
     return directions if abs(float(np.dot(directions[0], directions[1]))) < 0.5 else None
 
 
-def planes_of(path: Path, ds: FileDataset, label: str) -> list[Plane]:
-    """The 2D planes of one file, whatever kind of image it is."""
+def planes_of(path: Path, ds: FileDataset, label: str, scaling: str = philips.PRECISE) -> list[Plane]:
+    """The 2D planes of one file, whatever kind of image it is (``scaling``: see :mod:`.philips`)."""
     if int(ds.get("SamplesPerPixel") or 1) != 1:
         raise VolumeError(
             label, f"{path.name}: colour images ({ds.get('PhotometricInterpretation')}) are not volumes"
         )
     if is_enhanced_multiframe(ds):
-        return multiframe_planes(ds, path.name)
+        return philips.apply(multiframe_planes(ds, path.name), ds, scaling)
     if is_mosaic(ds):
         return mosaic_planes(ds, path.name, label)
     if int(ds.get("NumberOfFrames") or 1) > 1:
         raise VolumeError(label, f"{path.name}: multi-frame image without per-frame functional groups")
-    return [single_frame_plane(ds, path.name)]
+    return philips.apply([single_frame_plane(ds, path.name)], ds, scaling)
 
 
-def load_series(source: SeriesInput) -> Volume:
+def load_series(source: SeriesInput, philips_scaling: str = philips.PRECISE) -> Volume:
     """Load one series into a :class:`Volume` (array ``(col, row, slice[, time])``, LPS affine, frame refs).
 
-    Raises :class:`~inference.volume.errors.VolumeError` naming the series and the problem when the
-    input is not one consistent series (several series, missing slices, mixed sizes or orientations...).
+    Philips MR voxels are the precise floating-point values by default, as dcm2niix writes them;
+    ``philips_scaling="display"`` keeps the display values (Rescale Slope / Intercept), see
+    :mod:`inference.volume.philips`. Raises :class:`~inference.volume.errors.VolumeError` naming the
+    series and the problem when the input is not one consistent series (several series, missing
+    slices, mixed sizes or orientations...).
     """
     images = read_images(source)
     uid = one_series(images, str(source) if isinstance(source, str | Path) else "input")
     label = series_label(images[0][1], uid)
-    planes = [plane for path, ds in images for plane in planes_of(path, ds, label)]
+    planes = [plane for path, ds in images for plane in planes_of(path, ds, label, philips_scaling)]
     layout = arrange(planes, label, patient_orientation(images[0][1]))
     array = fill(layout.grid, label)
     volume = Volume(

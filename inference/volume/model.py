@@ -10,7 +10,8 @@ Conventions (the contract with pipelines and writers):
   the fourth axis holds the repeats of every position (time points), ordered by the temporal position,
   then acquisition time, acquisition number, instance number and frame number.
 * ``frames[k][t]`` is the :class:`FrameRef` of the source image of slice ``k`` at time ``t``.
-* Voxel values have every frame's own Rescale Slope / Intercept applied; MONOCHROME1 images are
+* Voxel values have every frame's own Rescale Slope / Intercept applied (Philips MR: the precise
+  floating-point values by default, see :mod:`inference.volume.philips`); MONOCHROME1 images are
   inverted so that larger values are brighter, as in MONOCHROME2.
 """
 

@@ -6,11 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import pydicom
 import pytest
 
-from inference.dicom_out.chart import SUMMARY_COLOUR
 from inference.pipelines.fmri import evaluate, synthetic, train
 from inference.pipelines.fmri.bundle_io import read_info
 from inference.registry import load, run_pipeline
@@ -94,9 +92,9 @@ def test_pipeline_on_real_epi(bundle: Path, folder: Path, tmp_path: Path) -> Non
         assert_valid(ds, tmp_path)
     sr = roundtrip(outputs[-2])
     text = str(sr)
-    assert "Run too short for the model" in text  # 2-10 volumes against a trained length of 30
+    assert "Run timing does not match the model" in text  # 2-10 volumes (or TR 5 s) against 30 at 3 s
     assert "Mean framewise displacement" in text
-    assert "ROI LSTM output (research)" in text or "No ensemble ROI inside" in text
+    assert "ROI LSTM output (research)" not in text  # refused: no probability
     assert kinds[0] == "SEG"  # classic slices and multi-volume mosaics alike
     seg = roundtrip(outputs[0])
     assert {str(s.SegmentLabel).split()[1] for s in seg.SegmentSequence} <= {"86", "12"}
@@ -116,16 +114,34 @@ def test_pipeline_on_real_epi(bundle: Path, folder: Path, tmp_path: Path) -> Non
         assert frame.PlanePositionSequence[0].ImagePositionPatient == first.ImagePositionPatient
         assert (seg.Rows, seg.Columns) == (first.Rows, first.Columns)
     assert referenced <= {ds.SOPInstanceUID for ds in sources}
-    sc = roundtrip(outputs[-1]).pixel_array
-    assert np.all(sc == SUMMARY_COLOUR, axis=-1).any()  # the chart's ensemble bar
+    segments = [str(s.SegmentLabel) for s in seg.SegmentSequence]
+    assert all(label.startswith("Power ") and "(" in label for label in segments)  # index + coordinate
 
 
-def test_packaged_demonstration_bundle_is_labelled_and_uses_the_paper_rois() -> None:
+def test_refused_run_says_why_and_names_rois_by_power_index(bundle: Path) -> None:
+    from inference.series_reader import read_series
+
+    pipeline = load("fmri", {"bundle": str(bundle), "device": "cpu"})
+    result = pipeline.run(read_series(MOSAIC35))  # 2 volumes, TR 3 s
+    notes = [n.text for n in result.notes]
+    assert any("Not assessed: the run has 2 volumes, the model needs 30" in n for n in notes)
+    assert any("framewise displacement" in n and "over 2 volumes" in n for n in notes)
+    assert not any(f.probability is not None for f in result.findings)
+    roi_notes = [n for n in result.notes if n.region is not None]
+    assert result.label_map is not None and roi_notes
+    for note in roi_notes:
+        assert note.text.startswith(f"Power {note.region} (")  # index and MNI coordinate
+    [used] = [m for m in result.measurements if m.concept.value == "FMRI-VOLUMES-USED"]
+    assert used.value == 0
+
+
+def test_packaged_demonstration_bundle_is_labelled_and_uses_the_corrected_paper_rois() -> None:
     from inference.pipelines.fmri.atlas import PAPER_ROIS
     from inference.pipelines.fmri.bundle_io import default_bundle
 
     info = read_info(default_bundle())
     assert info.demonstration
-    assert info.ensemble == list(PAPER_ROIS)
-    assert set(PAPER_ROIS) <= set(info.significant)
+    # the ensemble is what the bootstrap selected inside training: the planted (corrected) paper ROIs
+    assert set(info.ensemble) <= set(PAPER_ROIS) and len(info.ensemble) >= 15
+    assert {224, 225} <= set(info.ensemble)
     assert "DEMONSTRATION" in (default_bundle() / "configs/metadata.json").read_text("utf-8")

@@ -12,7 +12,7 @@ from inference.pipelines.fmri.ensemble import ensemble_probability
 from inference.pipelines.fmri.features import extract, mni_to_voxel, sphere_labels
 from inference.pipelines.fmri.motion import framewise_displacement
 from inference.pipelines.fmri.report import Analysis, build_result
-from inference.pipelines.fmri.temporal import Timing, is_too_short, resample
+from inference.pipelines.fmri.temporal import Timing, check, crop
 
 
 def test_power_table_and_sphere_sampling() -> None:
@@ -48,15 +48,38 @@ def test_sphere_lands_at_the_known_voxel_through_a_known_affine() -> None:
     assert np.argmax(centre) == 1 and np.allclose(matrices.matrices[1], 0)
 
 
-def test_temporal_resampling() -> None:
+def test_time_is_cropped_or_refused_never_resampled() -> None:
     timing = Timing(length=10, tr_s=2.0)
-    ramp = np.arange(20, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)  # TR 1 s, 20 volumes
-    out = resample(ramp, 1.0, timing)
-    assert out.shape == (10, 3)
-    assert np.allclose(out[:, 0], np.arange(0, 20, 2))  # resampled to TR 2 s, first 10 samples
-    short = resample(ramp[:4], 2.0, timing)  # 4 volumes: stretched over the trained length
-    assert short.shape == (10, 3) and np.isclose(short[0, 0], 0) and np.isclose(short[-1, 0], 3)
-    assert is_too_short(4, 2.0, timing) and not is_too_short(40, 2.0, Timing(30, 2.0))
+    ramp = np.arange(20, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+    longer = check(20, 2.0, timing)
+    assert longer.refused is None and longer.used == 10
+    assert np.array_equal(crop(ramp, timing)[:, 0], np.arange(10))  # the first 10 samples, unchanged
+    assert "1-10 of 20" in longer.describe(timing)
+    shorter = check(4, 2.0, timing)
+    assert shorter.used == 0 and shorter.refused and "never stretched" in shorter.refused
+    other_tr = check(40, 1.0, timing)
+    assert other_tr.refused and "TR (1 s)" in other_tr.refused
+    assert check(10, 2.05, timing).refused is None  # within the 5 % tolerance
+    assert "assumed" in check(12, None, timing).describe(timing)
+    with pytest.raises(ValueError):
+        crop(ramp[:4], timing)
+
+
+def test_paper_rois_map_to_the_power_rois_of_the_named_anatomy() -> None:
+    rows = {row.paper: row for row in atlas.PAPER_TABLE}
+    assert len(rows) == 19 and list(atlas.PAPER_ROIS) == [row.power for row in atlas.PAPER_TABLE]
+    # the thalami: paper 202 / 203 are Power 224 / 225, left / right, in deep grey matter
+    for paper, power, side in ((202, 224, "L"), (203, 225, "R")):
+        assert rows[paper].power == power and atlas.roi(power).hemisphere == side
+        assert atlas.roi(power).region == "Deep grey matter"
+    # every mapped ROI lies on the side the paper names, and offsets never decrease (order kept)
+    for row in atlas.PAPER_TABLE:
+        assert atlas.roi(row.power).hemisphere == row.side, row
+    offsets = [row.power - row.paper for row in atlas.PAPER_TABLE]
+    assert offsets == sorted(offsets) and offsets[-1] == 22
+    assert atlas.roi(99).describe() == "Power 99 (-16, 29, 53) Frontal cortex L"
+    assert "paper ROI 86: Superior Frontal Gyrus L" in atlas.roi(99).paper_label()
+    assert atlas.roi(1).paper_label() == ""
 
 
 def test_bootstrap_significant_for_effect_not_for_null() -> None:
@@ -81,9 +104,11 @@ def _analysis(probabilities: dict[int, float], overall: float | None, too_short:
         probabilities=probabilities,
         outside=[],
         overall=overall,
-        too_short=too_short,
+        time_note="Not assessed: too short" if too_short else "Volumes used: 1-115 of 115",
+        assessed=not too_short,
         normalised=True,
         n_volumes=115,
+        used=115,
         mean_fd=0.1,
         max_fd=0.3,
         class_names=("control", "patient"),
@@ -92,7 +117,7 @@ def _analysis(probabilities: dict[int, float], overall: float | None, too_short:
 
 
 def test_sc_chart_draws_one_bar_per_roi_with_length_proportional_to_probability() -> None:
-    result = build_result(_analysis({12: 0.25, 86: 1.0, 27: 0.75}, overall=0.6, too_short=False), {})
+    result = build_result(_analysis({20: 0.25, 99: 1.0, 36: 0.75}, overall=0.6, too_short=False), {})
     chart = result.key_image
     assert chart is not None and chart.ndim == 3 and chart.shape[2] == 3 and chart.dtype == np.uint8
 
@@ -100,9 +125,13 @@ def test_sc_chart_draws_one_bar_per_roi_with_length_proportional_to_probability(
         return int(np.all(chart == colour, axis=-1).sum())
 
     full = pixels(ABOVE_COLOUR) - pixels(BELOW_COLOUR) / 0.25 * 0.75  # the 1.0 bar alone
-    assert pixels(BELOW_COLOUR) / full == pytest.approx(0.25, abs=0.01)  # ROI 12, under 0.5: blue
+    assert pixels(BELOW_COLOUR) / full == pytest.approx(0.25, abs=0.01)  # Power 20, under 0.5: blue
     assert pixels(SUMMARY_COLOUR) / full == pytest.approx(0.6, abs=0.01)  # the ensemble bar
-    assert "ROI" not in " ".join(result.summary)  # per-ROI values live in the chart and the findings
+    text = " ".join(result.summary)
+    assert "0.25" not in text  # per-ROI values live in the chart and the findings; the summary names them
+    assert "Power 20 (-54, -23, 43) L; Power 99 (-16, 29, 53) L; Power 36 (42, -20, 55) R" in text
+    assert any("Volumes used: 1-115 of 115" in n.text for n in result.notes)
+    assert any("framewise displacement" in n.text for n in result.notes)
 
 
 def test_sc_chart_absent_when_no_roi_was_covered() -> None:

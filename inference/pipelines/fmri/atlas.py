@@ -4,10 +4,14 @@ Centres are MNI coordinates in mm (RAS: x to the subject's right), numbered 1..2
 ``ROI`` column of nilearn's ``power_2011.csv`` (shipped in ``data/`` with its licence).
 
 Region names are derived from the coordinate by a coarse, documented rule (:func:`region_name`):
-no anatomical atlas ships offline, so a name is a lobe-level label, not an atlas lookup. Note that
-the paper's Table 1 names do not match these coordinates for the same ROI numbers (e.g. its
-"Thalamus" ROIs 202/203 lie at (-3, 26, 44) / (11, -39, 50) here; nilearn's thalamic ROIs are
-222-225): the paper numbered the ROIs in another order, so names are never copied from it.
+no anatomical atlas ships offline, so a name is a lobe-level label, not an atlas lookup.
+
+The paper's ROI numbers are *not* Power indices: its Table 1 numbers a reduced list (Power ROIs
+outside its acquisition's coverage removed, order kept), so its number 202 ("Thalamus L") is Power
+224 at (-10, -18, 7). :data:`PAPER_TABLE` maps each of its 19 numbers to a Power index with the
+evidence (the paper's region and side, the Power coordinate) and how sure the match is; the
+derivation is in ``docs/fmri-rois.md``. Outputs name an ROI by Power index, coordinate and region
+(:meth:`Roi.describe`), never by the paper's number alone.
 
 Each ROI is read at :data:`SPHERE_OFFSETS_MM`: the points of a 2.5 mm grid within the 5 mm sphere
 (33 points), so every subject gives a time x 33 matrix whatever its voxel size (the paper's matrix
@@ -26,28 +30,49 @@ import numpy as np
 N_ROIS = 264
 RADIUS_MM = 5.0
 GRID_MM = 2.5
-# The paper's 19 significant ROIs (its Table 1), the default ensemble.
-PAPER_ROIS: tuple[int, ...] = (
-    12,
-    27,
-    36,
-    43,
-    68,
-    70,
-    79,
-    80,
-    81,
-    84,
-    86,
-    93,
-    99,
-    103,
-    113,
-    162,
-    198,
-    202,
-    203,
+
+
+@dataclass(frozen=True)
+class PaperRoi:
+    """One row of the paper's Table 1 and the Power ROI it stands for."""
+
+    paper: int  # the paper's ROI number (an index into its reduced list)
+    power: int  # the Power-264 index (1-based, nilearn order)
+    region: str  # the region the paper names
+    side: str  # the hemisphere the paper names (L / R)
+    agreement: str  # "anchored", "matches" or "uncertain" (see docs/fmri-rois.md)
+
+
+# Offsets (power - paper): +8..+9 before paper 36, +11 for 36-43, +11 / +13 around the two temporal
+# poles (Power 81, 82), +13 for 79-113, +17 / +21 between, +22 for the thalamus (202, 203).
+PAPER_TABLE: tuple[PaperRoi, ...] = (
+    PaperRoi(12, 20, "Postcentral Gyrus", "L", "matches"),
+    PaperRoi(27, 36, "Medial Frontal Gyrus", "R", "uncertain"),
+    PaperRoi(36, 47, "Medial Frontal Gyrus", "L", "anchored"),
+    PaperRoi(43, 54, "Medial Frontal Gyrus", "R", "anchored"),
+    PaperRoi(68, 79, "Middle Temporal Gyrus", "L", "matches"),
+    PaperRoi(70, 83, "Superior Temporal Gyrus", "L", "uncertain"),
+    PaperRoi(79, 92, "Cingulate Gyrus", "R", "anchored"),
+    PaperRoi(80, 93, "Precuneus", "R", "anchored"),
+    PaperRoi(81, 94, "Cingulate Gyrus", "L", "anchored"),
+    PaperRoi(84, 97, "Middle Frontal Gyrus", "R", "anchored"),
+    PaperRoi(86, 99, "Superior Frontal Gyrus", "L", "anchored"),
+    PaperRoi(93, 106, "Medial Frontal Gyrus", "R", "anchored"),
+    PaperRoi(99, 112, "Medial Frontal Gyrus", "L", "anchored"),
+    PaperRoi(103, 116, "Inferior Temporal Gyrus", "R", "anchored"),
+    PaperRoi(113, 126, "Fusiform Gyrus", "L", "anchored"),
+    PaperRoi(162, 179, "Middle Temporal Gyrus", "R", "matches"),
+    PaperRoi(198, 219, "Superior Frontal Gyrus", "R", "uncertain"),
+    PaperRoi(202, 224, "Thalamus", "L", "anchored"),
+    PaperRoi(203, 225, "Thalamus", "R", "anchored"),
 )
+# The paper's 19 significant ROIs (its Table 1) as Power indices.
+PAPER_ROIS: tuple[int, ...] = tuple(row.power for row in PAPER_TABLE)
+
+
+def paper_row(power: int) -> PaperRoi | None:
+    """The paper's Table 1 row for a Power index, None when the paper did not list it."""
+    return next((row for row in PAPER_TABLE if row.power == power), None)
 
 
 @dataclass(frozen=True)
@@ -66,7 +91,21 @@ class Roi:
         return region_name(self.mni_ras)
 
     def describe(self) -> str:
-        return f"ROI {self.number} {self.region} {self.hemisphere}"
+        """``Power 99 (-16, 29, 53) Frontal cortex L`` (at most 64 characters: a SEG segment label)."""
+        x, y, z = (f"{v:g}" for v in self.mni_ras)
+        return f"Power {self.number} ({x}, {y}, {z}) {self.region} {self.hemisphere}"
+
+    def paper_label(self) -> str:
+        """What the seed paper calls this ROI, with how sure the mapping is; "" when it is not listed."""
+        row = paper_row(self.number)
+        if row is None:
+            return ""
+        return f"paper ROI {row.paper}: {row.region} {row.side} ({row.agreement})"
+
+    def short(self) -> str:
+        """``Power 99 (-16, 29, 53) L``: for tight places (a bar label, a tracking id)."""
+        x, y, z = (f"{v:g}" for v in self.mni_ras)
+        return f"Power {self.number} ({x}, {y}, {z}) {self.hemisphere}"
 
 
 def region_name(mni_ras: tuple[float, float, float]) -> str:

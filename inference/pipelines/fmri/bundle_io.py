@@ -1,15 +1,17 @@
 """The fmri bundle: a MONAI bundle whose network is a RoiLstmBank, plus the ROI table in metadata.
 
 ``configs/metadata.json`` carries, under ``fmri``: the trained timing (length, TR), the number of
-sample points per ROI, the per-ROI validation statistics (loss, accuracy, bootstrap p, significant),
-the significant set, the ensemble and whether the weights are demonstration weights.
+sample points per ROI, the per-ROI test statistics (loss, accuracy, bootstrap p, significant), the
+significant set, the ensemble, the ensemble weights (each ROI's accuracy inside the training split),
+the kind of input (``power264_spheres``, or ``roi_timeseries:<atlas>`` for a time-series bundle the
+DICOM pipeline refuses) and whether the weights are demonstration weights.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from inference.pipelines.fmri.temporal import Timing
 from inference.pipelines.fmri.training import RoiStats
 
 MODEL_TARGET = "inference.pipelines.fmri.model.RoiLstmBank"
+POWER_INPUT = "power264_spheres"
 DEMO_NOTE = "DEMONSTRATION WEIGHTS trained on synthetic data - not a clinical or research model"
 
 
@@ -32,6 +35,11 @@ class FmriBundleInfo:
     ensemble: list[int]
     demonstration: bool
     class_names: tuple[str, str]
+    weights: dict[int, float] = field(default_factory=dict)  # ensemble weight per ROI
+    input_kind: str = POWER_INPUT
+
+    def weight(self, roi: int) -> float:
+        return self.weights.get(roi, self.stats[roi].accuracy)
 
     @property
     def stored(self) -> list[int]:
@@ -56,6 +64,8 @@ def info_from_metadata(path: Path, metadata: dict[str, Any]) -> FmriBundleInfo:
             ensemble=[int(r) for r in block["ensemble"]],
             demonstration=bool(block.get("demonstration", False)),
             class_names=(str(block["class_names"][0]), str(block["class_names"][1])),
+            weights={int(k): float(v) for k, v in (block.get("ensemble_weights") or {}).items()},
+            input_kind=str(block.get("input", POWER_INPUT)),
         )
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise InputError(f"{path}: metadata.json has no valid 'fmri' block: {exc}") from exc
@@ -122,6 +132,8 @@ def write_bundle(
             "ensemble": info.ensemble,
             "demonstration": info.demonstration,
             "class_names": list(info.class_names),
+            "ensemble_weights": {str(r): w for r, w in sorted(info.weights.items())},
+            "input": info.input_kind,
         },
     }
     inference = {

@@ -6,7 +6,8 @@
 
 ``series`` is a path relative to DATA. NIfTI files whose sform/qform code is 4 (MNI152) are taken
 as normalised (no template registration). Every run is preprocessed like the pipeline does it and
-resampled in time to one length and TR (given, else the median over the data set).
+cropped to one length (given, else the shortest run) at one TR (given, else the median); a run with
+another TR, or shorter than a given length, is refused with its name: time is never resampled.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from dicom_node.errors import InputError
+from inference.pipelines.fmri.features import zscore
 from inference.pipelines.fmri.preprocess import preprocess
 from inference.pipelines.fmri.series4d import Run4D, read_run
-from inference.pipelines.fmri.temporal import Timing, resample
+from inference.pipelines.fmri.temporal import Timing, check, crop
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +67,12 @@ def load_dataset(
         raw.append((pre.matrices.matrices, run.tr_s))
         log.info("fmri.preprocessed series=%s volumes=%d", name, run.n_volumes)
     if timing is None:
-        length = int(np.median([m.shape[1] for m, _ in raw]))
+        length = int(min(m.shape[1] for m, _ in raw))
         tr = float(np.median([t for _, t in raw if t] or [3.0]))
         timing = Timing(length, tr)
-    features = np.stack([resample(m, t, timing) for m, t in raw])
+    for (name, _), (m, t) in zip(rows, raw, strict=True):
+        refused = check(m.shape[1], t, timing).refused
+        if refused:
+            raise InputError(f"{data / name}: {refused}")
+    features = np.stack([zscore(crop(m, timing)) for m, _ in raw])  # z-scored over the frames used
     return Dataset([n for n, _ in rows], np.array([label for _, label in rows]), features, list(rois), timing)

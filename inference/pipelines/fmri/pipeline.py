@@ -1,15 +1,17 @@
 """The ``fmri`` pipeline: resting-state BOLD run -> per-ROI LSTM probabilities and their ensemble.
 
-Steps: assemble the 4D run, rigid motion correction to the mean (framewise displacement reported),
-similarity registration of the mean EPI to MNI152, Power ROI matrices (time x 33 points, z-scored),
-temporal resampling to the trained length, one LSTM per ensemble ROI, ensemble weighted by validation
-accuracy. Outputs: SEG of the ensemble ROI spheres on the first volume's source frames (one mosaic for
-a Siemens mosaic run), SR (one group per ROI plus
-the overall research finding and motion), SC with a bar chart of the probabilities.
+Steps: assemble the 4D run, check its timing against the model's (the first ``length`` volumes are
+used; a run with another TR or fewer volumes is refused, never resampled), rigid motion correction to
+the mean (framewise displacement reported over the volumes used), similarity registration of the
+mean EPI to MNI152, Power ROI matrices (time x 33 points, z-scored), one LSTM per ensemble ROI,
+ensemble weighted by the ROIs' accuracy inside training. Outputs: SEG of the ensemble ROI spheres on
+the first volume's source frames (one mosaic for a Siemens mosaic run), SR (one group per ROI plus
+the overall research finding, motion and frames used), SC with a bar chart of the probabilities.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,13 +20,13 @@ import numpy as np
 
 from dicom_node.errors import PipelineError
 from inference.pipeline import AlgorithmInfo, Pipeline, Result, Series
-from inference.pipelines.fmri.bundle_io import FmriBundleInfo, default_bundle, info_from_metadata
+from inference.pipelines.fmri.bundle_io import POWER_INPUT, FmriBundleInfo, default_bundle, info_from_metadata
 from inference.pipelines.fmri.ensemble import ensemble_probability
 from inference.pipelines.fmri.features import sphere_labels
 from inference.pipelines.fmri.preprocess import preprocess
 from inference.pipelines.fmri.report import Analysis, build_result
 from inference.pipelines.fmri.series4d import from_series, labels_on_source
-from inference.pipelines.fmri.temporal import MIN_FRACTION, is_too_short, resample
+from inference.pipelines.fmri.temporal import check, crop
 
 ACCEPTS = "resting-state BOLD EPI (4D MR: classic slices, Siemens mosaic, enhanced multi-frame)"
 
@@ -38,11 +40,15 @@ class FmriPipeline(Pipeline):
 
         self.settings = dict(settings or {})
         params = dict(self.settings.get("params") or {})
-        self.min_fraction = float(params.get("min_duration_fraction", MIN_FRACTION))
         self.motion_correction = bool(params.get("motion_correction", True))
         path = Path(self.settings.get("bundle") or default_bundle())
         self.bundle = load_bundle(path, str(self.settings.get("device") or "auto"))
         self.info: FmriBundleInfo = info_from_metadata(path, self.bundle.metadata)
+        if self.info.input_kind != POWER_INPUT:
+            raise PipelineError(
+                f"fmri: the bundle {path} was trained on {self.info.input_kind}, not on Power-264 ROI "
+                "spheres of EPI runs; it cannot read a DICOM series"
+            )
         ensemble = params.get("ensemble")
         self.ensemble = [int(r) for r in ensemble] if ensemble else list(self.info.ensemble)
         missing = [r for r in self.ensemble if r not in self.info.stats]
@@ -56,10 +62,11 @@ class FmriPipeline(Pipeline):
             name=f"dicom-node fmri ROI-LSTM{demo}",
             version=self.info.version,
             parameters={
-                "ensemble_rois": " ".join(map(str, self.ensemble)),
+                "ensemble_power_rois": " ".join(map(str, self.ensemble)),
                 "trained_length": str(self.info.timing.length),
                 "trained_tr_s": str(self.info.timing.tr_s),
             },
+            demonstration=self.info.demonstration,
         )
 
     def _probabilities(self, matrices: np.ndarray, rois: list[int]) -> dict[int, float]:
@@ -79,12 +86,16 @@ class FmriPipeline(Pipeline):
 
     def run(self, series: Series) -> Result:
         run = from_series(series)
-        pre = preprocess(run, self.ensemble, self.motion_correction)
+        timing = check(run.n_volumes, run.tr_s, self.info.timing)
+        used = run if timing.refused else dataclasses.replace(run, array=run.array[..., : timing.used])
+        pre = preprocess(used, self.ensemble, self.motion_correction)
         covered = [r for r in self.ensemble if pre.matrices.covered(r)]
-        index = [pre.matrices.rois.index(r) for r in covered]
-        matrices = resample(pre.matrices.matrices[index], run.tr_s, self.info.timing)
-        probabilities = self._probabilities(matrices, covered) if covered else {}
-        weights = {r: self.info.stats[r].accuracy for r in covered}
+        probabilities: dict[int, float] = {}
+        if covered and not timing.refused:
+            index = [pre.matrices.rois.index(r) for r in covered]
+            matrices = crop(pre.matrices.matrices[index], self.info.timing)
+            probabilities = self._probabilities(matrices, covered)
+        weights = {r: self.info.weight(r) for r in covered}
         labels = None
         if run.volume is not None:
             # on the first time point's images only (for a mosaic run: the first mosaic), so the SEG
@@ -98,9 +109,11 @@ class FmriPipeline(Pipeline):
             probabilities=probabilities,
             outside=[r for r in self.ensemble if r not in covered],
             overall=ensemble_probability(probabilities, weights),
-            too_short=is_too_short(run.n_volumes, run.tr_s, self.info.timing, self.min_fraction),
+            time_note=timing.describe(self.info.timing),
+            assessed=timing.refused is None,
             normalised=pre.normalisation.reliable,
             n_volumes=run.n_volumes,
+            used=used.n_volumes,
             mean_fd=pre.motion.mean_fd,
             max_fd=pre.motion.max_fd,
             class_names=self.info.class_names,

@@ -1,5 +1,10 @@
 """Turn the fmri analysis into a pipeline Result: ROI segments, per-ROI and overall findings, motion.
 
+Every ROI is named by its Power index, MNI coordinate, region and side (segment name, tracking id,
+chart bar, a note per ROI that adds what the seed paper calls it). The frames used and the motion
+(framewise displacement over those frames) are measurements and notes; a run refused for its timing
+(see :mod:`inference.pipelines.fmri.temporal`) gets no probability, and the reason is a note.
+
 Concepts without a standard code use the private coding scheme ``99DCMNODE``. The overall class is
 worded as a research finding ("<class>-like temporal pattern"), never as a diagnosis. The SC key
 image is a bar chart of the per-ROI probabilities and the ensemble probability (rendered with
@@ -21,6 +26,7 @@ from inference.pipeline import (
     Finding,
     LabelMap,
     Measurement,
+    Note,
     Result,
     Segment,
 )
@@ -32,13 +38,13 @@ BRAIN = Code("12738006", "SCT", "Brain")
 ROI_OUTPUT = Code("FMRI-ROI-OUTPUT", SCHEME, "ROI LSTM output (research)")
 OVERALL = Code("FMRI-ENSEMBLE", SCHEME, "rs-fMRI ensemble classification (research)")
 RUN_QUALITY = Code("FMRI-RUN-QC", SCHEME, "rs-fMRI run quality")
-TOO_SHORT = Code("FMRI-TOO-SHORT", SCHEME, "Run too short for the model: not interpretable")
+NOT_ASSESSED = Code("FMRI-TIMING", SCHEME, "Run timing does not match the model: not assessed")
 NOT_NORMALISED = Code("FMRI-NO-MNI", SCHEME, "Registration to MNI failed: ROI placement approximate")
 NO_COVERAGE = Code("FMRI-NO-ROI", SCHEME, "No ensemble ROI inside the field of view")
-INDETERMINATE = Code("FMRI-INDETERMINATE", SCHEME, "Indeterminate")
 MEAN_FD = Code("FMRI-MEAN-FD", SCHEME, "Mean framewise displacement")
 MAX_FD = Code("FMRI-MAX-FD", SCHEME, "Maximum framewise displacement")
 VOLUMES = Code("FMRI-VOLUMES", SCHEME, "Number of volumes")
+VOLUMES_USED = Code("FMRI-VOLUMES-USED", SCHEME, "Number of volumes used")
 MM = Code("mm", "UCUM", "millimeter")
 COUNT = Code("{volumes}", "UCUM", "volumes")
 
@@ -62,15 +68,23 @@ def roi_segment(number: int) -> Segment:
     )
 
 
+def roi_note(number: int) -> Note:
+    roi = atlas.roi(number)
+    paper = roi.paper_label()
+    return Note(roi.describe() + (f"; {paper}" if paper else ""), region=number)
+
+
 @dataclass(frozen=True)
 class Analysis:
     labels: np.ndarray | None  # [frame, row, col] ROI numbers on the source frames
     probabilities: dict[int, float]  # ensemble ROI -> probability (covered ROIs only)
     outside: list[int]  # ensemble ROIs outside the field of view
     overall: float | None
-    too_short: bool
+    time_note: str  # the frames used, or why the run was refused
+    assessed: bool  # False: refused for its timing (no probabilities)
     normalised: bool
     n_volumes: int
+    used: int  # volumes used (motion is reported over these; all volumes when refused)
     mean_fd: float
     max_fd: float
     class_names: tuple[str, str]
@@ -85,15 +99,14 @@ def probability_chart(analysis: Analysis) -> np.ndarray | None:
     positive = a.class_names[1]
     title = [
         f"rs-fMRI ROI-LSTM: probability of a {positive}-like temporal pattern per Power ROI",
-        "Research finding (paper's ROI ensemble), not a diagnosis",
+        "Research finding (ensemble of bootstrap-selected ROIs), not a diagnosis",
     ]
     if a.demonstration:
         title.append("DEMONSTRATION WEIGHTS (synthetic training data)")
     footer = [f"orange: >= 0.5 ({positive}-like), blue: < 0.5; dashed line: threshold 0.5"]
-    if a.too_short:
-        footer.append(f"Run too short ({a.n_volumes} volumes): probabilities are not interpretable")
+    footer.append(a.time_note)
     if a.outside:
-        footer.append("Ensemble ROIs outside the field of view: " + ", ".join(map(str, a.outside)))
+        footer.append("Ensemble ROIs outside the field of view: " + ", ".join(map(outside_name, a.outside)))
     footer.append(DISCLAIMER)
     bars = [Bar(atlas.roi(n).describe(), p) for n, p in a.probabilities.items()]
     summary = None
@@ -113,29 +126,37 @@ def build_result(analysis: Analysis, parameters: dict[str, str]) -> Result:
         findings.append(
             Finding(ROI_OUTPUT, class_code(int(p >= 0.5), names), probability=round(p, 4), region=number)
         )
-    if a.overall is None:
+    if not a.assessed:
+        findings.append(Finding(RUN_QUALITY, NOT_ASSESSED))
+    elif a.overall is None:
         findings.append(Finding(RUN_QUALITY, NO_COVERAGE))
     else:
-        value = INDETERMINATE if a.too_short else class_code(int(a.overall >= 0.5), names)
-        findings.append(Finding(OVERALL, value, probability=round(a.overall, 4)))
+        findings.append(
+            Finding(OVERALL, class_code(int(a.overall >= 0.5), names), probability=round(a.overall, 4))
+        )
         summary.append(f"Ensemble probability of {names[1]}-like pattern: {a.overall:.2f} (research finding)")
-    if a.too_short:
-        findings.append(Finding(RUN_QUALITY, TOO_SHORT))
-        summary.append(f"Run too short ({a.n_volumes} volumes): probabilities are not interpretable")
+    summary.append(a.time_note)
+    if a.probabilities:
+        used = "; ".join(atlas.roi(n).short() for n in a.probabilities)
+        summary.append(f"Power ROIs (index, MNI x, y, z mm, side): {used}")
     if not a.normalised:
         findings.append(Finding(RUN_QUALITY, NOT_NORMALISED))
     if a.outside:
-        summary.append("Ensemble ROIs outside the field of view: " + ", ".join(map(str, a.outside)))
-    summary.append(f"Motion: mean FD {a.mean_fd:.3f} mm, max FD {a.max_fd:.3f} mm over {a.n_volumes} volumes")
+        summary.append("Ensemble ROIs outside the field of view: " + ", ".join(map(outside_name, a.outside)))
+    motion = f"Motion: mean FD {a.mean_fd:.3f} mm, max FD {a.max_fd:.3f} mm over {a.used} volumes"
+    summary.append(motion)
     measurements = [
         Measurement(MEAN_FD, round(a.mean_fd, 4), MM),
         Measurement(MAX_FD, round(a.max_fd, 4), MM),
         Measurement(VOLUMES, float(a.n_volumes), COUNT),
+        Measurement(VOLUMES_USED, float(a.used if a.assessed else 0), COUNT),
     ]
+    notes = [Note(a.time_note), Note(motion + " (framewise displacement, Power et al. 2012)")]
     label_map = None
     if a.labels is not None and np.any(a.labels):
         present = [int(v) for v in np.unique(a.labels) if v]
         label_map = LabelMap(labels=a.labels, segments=[roi_segment(n) for n in present])
+        notes += [roi_note(n) for n in present]
     return Result(
         key_image=probability_chart(a),
         label_map=label_map,
@@ -143,4 +164,9 @@ def build_result(analysis: Analysis, parameters: dict[str, str]) -> Result:
         findings=findings,
         summary=summary,
         parameters=parameters,
+        notes=notes,
     )
+
+
+def outside_name(number: int) -> str:
+    return atlas.roi(number).describe()

@@ -1,10 +1,11 @@
-"""Temporal resampling of an ROI matrix to the length (and TR) the models were trained on.
+"""Time as the models were trained: a run is cropped to the trained length, or refused; never resampled.
 
-The run's time axis (``TR`` from the header; the trained TR when the header has none) is resampled
-linearly to the trained TR over the run's own duration. A run longer than the trained duration keeps
-its first ``length`` samples; a shorter one is stretched to ``length`` samples. A run is *too short*
-when it has fewer than ``MIN_VOLUMES`` volumes or lasts less than ``min_fraction`` of the trained
-duration: its probabilities are still computed but reported as not interpretable.
+The LSTMs learn the temporal pattern of the signal at the trained repetition time (TR). Stretching or
+resampling a run would shift its frequency content, the very thing they learned, so a run is used
+only when its TR matches the trained TR (within :data:`TR_TOLERANCE`, relative) and it has at least
+the trained number of volumes; its first ``length`` volumes are used. Any other run is refused with
+the reason, and the report says so. A run without a TR in its header is taken at the trained TR and
+the report says that it was assumed.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MIN_VOLUMES = 20
-MIN_FRACTION = 0.5
+TR_TOLERANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -27,30 +27,41 @@ class Timing:
         return self.length * self.tr_s
 
 
-def is_too_short(
-    n_volumes: int, tr_s: float | None, timing: Timing, min_fraction: float = MIN_FRACTION
-) -> bool:
-    duration = n_volumes * (tr_s or timing.tr_s)
-    return n_volumes < MIN_VOLUMES or duration < min_fraction * timing.duration_s
+@dataclass(frozen=True)
+class TimeCheck:
+    n_volumes: int  # volumes in the run
+    used: int  # volumes used (the first ``used``); 0 when refused
+    tr_s: float | None  # the run's TR from its header
+    refused: str | None  # why the run cannot be used, None when it can
+
+    def describe(self, timing: Timing) -> str:
+        """One sentence for the report."""
+        if self.refused:
+            return f"Not assessed: {self.refused}"
+        tr = f"TR {self.tr_s:g} s" if self.tr_s else f"TR not in the header, {timing.tr_s:g} s assumed"
+        cropped = "" if self.used == self.n_volumes else " (cropped to the trained length)"
+        return f"Volumes used: 1-{self.used} of {self.n_volumes}{cropped}, {tr}; time is never resampled"
 
 
-def _interpolate(matrix: np.ndarray, source_t: np.ndarray, target_t: np.ndarray) -> np.ndarray:
-    """Linear interpolation along axis -2 of (..., time, points)."""
-    moved = np.moveaxis(matrix, -2, -1)
-    flat = moved.reshape(-1, moved.shape[-1])
-    out = np.stack([np.interp(target_t, source_t, row) for row in flat])
-    return np.moveaxis(out.reshape(*moved.shape[:-1], len(target_t)), -1, -2).astype(np.float32)
+def check(n_volumes: int, tr_s: float | None, timing: Timing) -> TimeCheck:
+    """Whether a run of ``n_volumes`` at ``tr_s`` can be given to models trained on ``timing``."""
+    if tr_s and abs(tr_s - timing.tr_s) > TR_TOLERANCE * timing.tr_s:
+        reason = (
+            f"the run's TR ({tr_s:g} s) differs from the model's ({timing.tr_s:g} s); resampling in time "
+            "would change the signal the models learned"
+        )
+        return TimeCheck(n_volumes, 0, tr_s, reason)
+    if n_volumes < timing.length:
+        reason = (
+            f"the run has {n_volumes} volumes, the model needs {timing.length} "
+            f"({timing.duration_s:g} s at TR {timing.tr_s:g} s); a shorter run is never stretched"
+        )
+        return TimeCheck(n_volumes, 0, tr_s, reason)
+    return TimeCheck(n_volumes, timing.length, tr_s, None)
 
 
-def resample(matrix: np.ndarray, tr_s: float | None, timing: Timing) -> np.ndarray:
-    """(..., time, points) -> (..., timing.length, points)."""
-    n = matrix.shape[-2]
-    if n == 1:
-        return np.repeat(matrix, timing.length, axis=-2).astype(np.float32)
-    tr = tr_s or timing.tr_s
-    source_t = np.arange(n) * tr
-    on_grid = _interpolate(matrix, source_t, np.arange(0.0, source_t[-1] + 1e-9, timing.tr_s))
-    m = on_grid.shape[-2]
-    if m >= timing.length:
-        return np.ascontiguousarray(on_grid[..., : timing.length, :])
-    return _interpolate(on_grid, np.linspace(0.0, 1.0, m), np.linspace(0.0, 1.0, timing.length))
+def crop(matrix: np.ndarray, timing: Timing) -> np.ndarray:
+    """(..., time, points) -> (..., timing.length, points): the first ``length`` samples, unchanged."""
+    if matrix.shape[-2] < timing.length:
+        raise ValueError(f"{matrix.shape[-2]} samples, {timing.length} needed")
+    return np.ascontiguousarray(matrix[..., : timing.length, :], dtype=np.float32)
