@@ -10,6 +10,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from inference import registry
+from inference.dicom_out import layout
 from inference.pipelines.dermatitis import synthetic
 from inference.pipelines.dermatitis.samples import photograph_dataset, write_photograph
 from inference.pipelines.dermatitis.signs import SEVERITY, SIGN_SUM, SIGNS
@@ -110,13 +111,19 @@ def test_sr_grades_each_sign_with_coded_severity_probability_and_sum(
 def test_sc_shows_the_colour_photograph_with_graded_tiles(severe: tuple[Path, list[Dataset]]) -> None:
     folder, outputs = severe
     sc = outputs[1]
-    photo = np.asarray(pydicom.dcmread(folder / "photo.dcm").pixel_array)
-    pixels = sc.pixel_array
-    assert sc.PhotometricInterpretation == "RGB" and pixels.shape[1] == SIZE[0]
-    assert pixels.shape[0] > SIZE[1]  # the photograph on top, the table below
-    top = pixels[: SIZE[1]].astype(int)
-    assert np.abs(top[5:40, 5:40] - photo[5:40, 5:40]).mean() < 6  # drape corner: untouched photo
-    outlined = np.all(top == (230, 25, 75), axis=-1)  # red outline: a tile graded severe
+    photo = np.asarray(pydicom.dcmread(folder / "photo.dcm").pixel_array).astype(int)
+    pixels = sc.pixel_array.astype(int)
+    assert sc.PhotometricInterpretation == "RGB"
+    assert pixels.shape[1] <= layout.MAX_WIDTH and pixels.shape[0] <= layout.MAX_HEIGHT  # 1080p at 100 %
+    assert sc.SeriesDescription.endswith("DEMO")  # demonstration weights, said on every output
+    # The photograph fills the picture area left of the text panel, below the red DEMO banner.
+    width = pixels.shape[1] - layout.PANEL_WIDTH
+    scale = width / SIZE[0]
+    top = pixels[layout.BANNER_HEIGHT : layout.BANNER_HEIGHT + round(SIZE[1] * scale), :width]
+    assert np.all(pixels[2, 5] == layout.DEMO_RED)
+    corner = top[8 : round(35 * scale), 8 : round(35 * scale)].reshape(-1, 3).mean(axis=0)
+    assert np.abs(corner - photo[5:35, 5:35].reshape(-1, 3).mean(axis=0)).max() < 8  # drape: untouched photo
+    outlined = np.all(np.abs(top - (230, 25, 75)) < 30, axis=-1)  # red outline: a tile graded severe
     assert outlined.sum() > 100
 
 

@@ -77,7 +77,9 @@ class DermatitisPipeline(Pipeline):
         }
         if self.demonstration:
             parameters["weights"] = "demonstration, synthetic skin textures, not clinical"
-        return AlgorithmInfo(name=name, version=self.bundle.version, parameters=parameters)
+        return AlgorithmInfo(
+            name=name, version=self.bundle.version, parameters=parameters, demonstration=self.demonstration
+        )
 
     def _probabilities(self, crops: np.ndarray) -> np.ndarray:
         import torch
