@@ -57,12 +57,6 @@ def test_importing_loads_no_heavy_library(entry: str) -> None:
     assert not loaded & set(HEAVY), f"{entry} loads {sorted(loaded & set(HEAVY))}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="#20: building the CLI parser imports `dicom-node evaluate rds`'s module, whose top-level "
-    "import of inference.pipelines.rds.phantom (LEFT_LUNG, RIGHT_LUNG) pulls scipy and PIL; the fix "
-    "(a lazy import in inference/pipelines/rds/evaluate.py) was left to the rds branch",
-)
 def test_building_the_cli_parser_loads_no_scipy() -> None:
     loaded = loaded_top_level_modules(ENTRY_POINTS["CLI parser"])
     assert "scipy" not in loaded

@@ -19,9 +19,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from inference.pipelines.rds.cxr_lungs import ADULT, PEDS
-from inference.pipelines.rds.phantom import LEFT_LUNG, RIGHT_LUNG
-
 if TYPE_CHECKING:
     from inference.pipelines.rds.dataset import Sample
     from inference.pipelines.rds.model import RdsModel
@@ -47,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def mean_iou(predicted: np.ndarray, truth: np.ndarray) -> float | None:
     scores = []
+    from inference.pipelines.rds.phantom import LEFT_LUNG, RIGHT_LUNG  # lazy: the CLI parser stays light
+
     for lung in (RIGHT_LUNG, LEFT_LUNG):
         p, t = predicted == lung, truth == lung
         union = np.count_nonzero(p | t)
@@ -90,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     bundles = args.bundle or [None]
     models = [load_model(path, "cpu") for path in bundles]
     first, _ = models[0]
+    from inference.pipelines.rds.cxr_lungs import ADULT, PEDS  # lazy: the CLI parser stays light
+
     if (args.data / PEDS).is_dir() or (args.data / ADULT).is_dir():
         return run_real(first, args)
     samples = load_dataset(args.data, first.settings.working_size)
