@@ -10,6 +10,7 @@ import pytest
 
 from dicom_node.node import Node
 from tests.support.dcmtk import echoscu, storescu
+from tests.support.pki import make_pki
 
 
 def _openssl(*args: str) -> None:
@@ -18,59 +19,15 @@ def _openssl(*args: str) -> None:
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("pki")
-    _openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=test-ca",
-        "-keyout",
-        str(d / "ca.key"),
-        "-out",
-        str(d / "ca.crt"),
-    )
-    for name in ("node", "client"):
-        _openssl(
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            f"/CN={name}",
-            "-keyout",
-            str(d / f"{name}.key"),
-            "-out",
-            str(d / f"{name}.csr"),
-        )
-        _openssl(
-            "x509",
-            "-req",
-            "-in",
-            str(d / f"{name}.csr"),
-            "-CA",
-            str(d / "ca.crt"),
-            "-CAkey",
-            str(d / "ca.key"),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-out",
-            str(d / f"{name}.crt"),
-        )
-    return d
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def test_tls_required_and_verified(start_node: Callable[..., Node], pki: Path, ct_files: list[Path]) -> None:
     node = start_node(
         node={
             "tls": {
-                "cert": str(pki / "node.crt"),
-                "key": str(pki / "node.key"),
+                "cert": str(pki / "server.crt"),
+                "key": str(pki / "server.key"),
                 "ca": str(pki / "ca.crt"),
                 "require_client_cert": True,
             }
