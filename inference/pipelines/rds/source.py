@@ -24,6 +24,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from dicom_node.errors import InputError
+from inference.dicom_out.sanitize import TYPE2
 from inference.pipeline import Series
 from inference.series_reader import read_headers, read_series
 from inference.volume.planes import optional_float
@@ -85,24 +86,9 @@ def pixel_spacing(ds: Dataset) -> tuple[float, float] | None:
     return None
 
 
-# Type 2 attributes of the Patient and General Study modules that the writers copy from the source:
-# a source that leaves one out (absent, not empty) gets it empty, as the standard allows.
-TYPE2_COPIED = (
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyDate",
-    "StudyTime",
-    "ReferringPhysicianName",
-    "StudyID",
-    "AccessionNumber",
-)
-
-
 def complete_type2(ds: Dataset) -> None:
-    """Add the :data:`TYPE2_COPIED` attributes ``ds`` lacks, empty (in memory only)."""
-    for keyword in TYPE2_COPIED:
+    """Add the Type 2 attributes the writers copy (``sanitize.TYPE2``) that ``ds`` lacks, empty."""
+    for keyword in TYPE2:
         if keyword not in ds:
             setattr(ds, keyword, "")
 
