@@ -131,7 +131,7 @@ def test_refused_run_says_why_and_names_rois_by_power_index(bundle: Path) -> Non
     assert result.label_map is not None and roi_notes
     for note in roi_notes:
         assert note.text.startswith(f"Power {note.region} (")  # index and MNI coordinate
-    [used] = [m for m in result.measurements if m.concept.value == "FMRI-VOLUMES-USED"]
+    [used] = [m for m in result.measurements if m.concept.value == "FMRI-VOL-USED"]
     assert used.value == 0
 
 

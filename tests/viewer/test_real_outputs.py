@@ -18,6 +18,19 @@ from tests.support.orthanc import Orthanc
 from tests.support.real_runs import CASES, RealRuns
 
 
+def _codes(ds: pydicom.Dataset) -> list[pydicom.Dataset]:
+    """Every code item (concept names, coded values, units) anywhere in ``ds``."""
+    found: list[pydicom.Dataset] = []
+    for element in ds:
+        if element.VR != "SQ":
+            continue
+        for item in element.value:
+            if element.keyword.endswith("CodeSequence"):
+                found.append(item)
+            found += _codes(item)
+    return found
+
+
 @pytest.mark.parametrize("name", [c.name for c in CASES])
 def test_outputs_pass_dciodvfy_and_reach_orthanc_over_c_store(
     name: str, real_runs: RealRuns, orthanc: Orthanc, tmp_path: Path
@@ -26,6 +39,10 @@ def test_outputs_pass_dciodvfy_and_reach_orthanc_over_c_store(
     assert run.outputs, f"{name}: no outputs"
     for path in run.outputs:
         assert_valid(pydicom.dcmread(path), tmp_path)
+    for path in run.outputs:  # OHIF reads CodeValue only: a code over 16 characters (LongCodeValue) is lost
+        ds = pydicom.dcmread(path)
+        long = [code for code in _codes(ds) if "CodeValue" not in code]
+        assert not long, f"{path.name}: codes without CodeValue: {long}"
     sent = storescu(orthanc.dicom_port, run.outputs, "-R", aec=orthanc.ae_title)  # contexts of the files
     assert sent.returncode == 0, sent.stderr
     stored = set(orthanc.sop_instance_uids())

@@ -44,7 +44,7 @@ NO_COVERAGE = Code("FMRI-NO-ROI", SCHEME, "No ensemble ROI inside the field of v
 MEAN_FD = Code("FMRI-MEAN-FD", SCHEME, "Mean framewise displacement")
 MAX_FD = Code("FMRI-MAX-FD", SCHEME, "Maximum framewise displacement")
 VOLUMES = Code("FMRI-VOLUMES", SCHEME, "Number of volumes")
-VOLUMES_USED = Code("FMRI-VOLUMES-USED", SCHEME, "Number of volumes used")
+VOLUMES_USED = Code("FMRI-VOL-USED", SCHEME, "Number of volumes used")
 MM = Code("mm", "UCUM", "millimeter")
 COUNT = Code("{volumes}", "UCUM", "volumes")
 
