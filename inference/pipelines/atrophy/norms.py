@@ -1,66 +1,8 @@
 """The CentileBrain hippocampus reference (age, sex and ICV) and Patient's Age / Sex parsing.
 
 The hippocampal reference (CentileBrain) lives here; the lobes use BrainChart (:mod:`.reference`).
-Research use only, not a diagnosis.
-
-Hippocampus (verified against the published model)
-    CentileBrain multivariate fractional-polynomial (MFPR) models of FreeSurfer subcortical volumes, one
-    per sex and side: Ge R., Yu Y., Qi Y.X., ..., Frangou S.; ENIGMA Lifespan Working Group, "Normative
-    modelling of brain morphometry across the lifespan with CentileBrain: algorithm benchmarking and model
-    optimisation", Lancet Digit. Health 6(3) (2024) e211-e221, doi:10.1016/S2589-7500(23)00250-9 (37,407
-    healthy people aged 3-90 years, 87 data sets; MFPR with fractional polynomials of age and a linear
-    term for FreeSurfer's eTIV). Each model reads::
-
-        volume_mm3 = b0 + K + sum_j b_j * (age/100)^p_j [* log(age/100)^r_j] + b_icv * eTIV_mm3
-
-    and the z-score is (measured - expected) / RMSE, RMSE being that of the model's training residuals
-    (as on centilebrain.org). Where the numbers come from:
-
-    * b0, b_j, p_j, b_icv, RMSE and n: read by us from the published model files
-      ``models/MFPmodels_subcorticalvolume_{male,female}.rds`` of github.com/CentileBrain/centilebrain
-      (commit a532b6f), entries 9 (Lhippo) and 10 (Rhippo): ``$fit$coefficients``, the term labels of
-      ``$fit`` (e.g. ``I((age/100)^-1)``), and ``$residuals``.
-    * K, the constant that mfp's centring of the covariates leaves out of ``$fit``: from
-      ``fs_centilebrain/data/offsets-subcortical.csv`` of github.com/pwighton/fs-centilebrain, derived
-      there from centilebrain.org outputs. We re-checked the male K: for FreeSurfer's sample subject
-      "bert" (eTIV 1518348.145089 mm^3, reference/web-results/bert_male_age40_*/prediction_*.csv of that
-      repository, age 40) the formula gives Lhippo 4330.8068 and Rhippo 4430.3402 mm^3, equal to the
-      website's output to 1e-9 mm^3 (tests/inference/test_atrophy_norms.py). The female K were not
-      re-checked by us (fs-centilebrain reports a maximum deviation of 5e-12 mm^3 from the website).
-
-    Not found: the UK Biobank nomogram tables of Nobis L. et al., "Hippocampal volume across age:
-    Nomograms derived from over 19,700 people in UK Biobank", NeuroImage: Clinical 23 (2019) 101904, and
-    the regression equations of Potvin O., Mouiha A., Dieumegarde L., Duchesne S., "Normative data for
-    subcortical regional volumes over the lifetime of the adult human brain", NeuroImage (2016) (with its
-    Data in Brief spreadsheet, PMC5094268): only their abstracts are in the
-    stored corpora we could search, so neither is used for numbers. Nobis' abstract reports that
-    hippocampal loss accelerates in middle age; the CentileBrain models agree (loss per year at 70-80
-    about three times that at 40-50), which the tests check.
-
-Limits of the hippocampal reference
-    * Our ICV is an eTIV by atlas scaling (:mod:`.etiv`, Buckner et al., NeuroImage 23 (2004)
-      724-738) through a brain-to-brain affine registration to MNI152, not FreeSurfer's own; when that
-      registration fails the brain-extraction mask volume stands in (smaller than eTIV, biasing towards
-      *not* flagging atrophy; the summary says so).
-    * Our hippocampus is brainchop's FreeSurfer-trained aseg label, not FreeSurfer itself; no scanner,
-      field-strength or FreeSurfer-version adjustment is made (the models have none).
-    * Ages outside the training range are clamped to 3-90 years.
-    * When the caller gives no ICV, the expected fraction is evaluated at :data:`REFERENCE_ICV_ML`
-      (1500 mL): a round convention inside the usual adult eTIV range, not a published value. The
-      fraction depends on ICV (the model has an intercept), so callers should pass the measured ICV.
-    * Without a side, left and right models are averaged (volumes and RMSEs).
-
-Lobar cortex
-    The lobes are compared with the BrainChart models (:mod:`.brainchart`, :mod:`.reference`); the
-    approximate lobar fractions of ICV that were here before (linear loss, fixed CV, no sex term) are
-    gone.
-
-The pipeline turns z into a centile and calls a region "below the expected range" under
-``pipelines.atrophy.params.atrophy_centile`` (default 2.5, :mod:`.assessment`); :data:`Z_CUTOFF` (the
-5th percentile) is kept only for :meth:`.norms_table.NormsTable.assess`'s own flag.
-The paper (seed 004) gives no rule from regional atrophy to the class
-dementia / MCI / normal: its classes come from neuropsychological testing (SNSB). We therefore derive no
-class from these flags; a class is reported only by a trained head (``dicom-node train atrophy``).
+Research use only, not a diagnosis. Where the coefficients come from, how they were checked and the
+reference's limits: docs/atrophy-hippocampus.md.
 """
 
 from __future__ import annotations
