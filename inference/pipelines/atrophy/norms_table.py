@@ -1,41 +1,8 @@
 """A site's own reference ranges for the atrophy flags, read from a CSV file (``params.norms_table``).
 
-Sites with their own normative data (their own healthy controls, or a published table such as Potvin et
-al., NeuroImage 156 (2017)) plug it in without code changes, as NeuroQuant and icobrain do with their
-normative databases::
-
-    pipelines:
-      atrophy:
-        params:
-          norms_table: /srv/atrophy/norms.csv
-
-The file (UTF-8, comma-separated; a byte-order mark is accepted)::
-
-    # source: Site controls 2026, n=212, 3 T MPRAGE, deepbet ICV
-    structure,side,sex,age_min,age_max,mean_percent_icv,sd_percent_icv
-    frontal,both,M,20,40,6.10,0.45
-    frontal,both,M,40,60,5.85,0.44
-
-* First line ``# source: <citation>``: where the numbers come from. It is written into the summary (SC,
-  SR) and the algorithm parameters in place of the built-in note for the regions it covers. Instead (or
-  in addition, per row) a ``source`` column may name each row's citation; a row with neither is an error.
-* ``structure``: frontal | temporal | parietal | occipital (the cortex of that lobe) | hippocampus.
-* ``side``: left | right | both (the row applies to the left and the right region alike). The reference is
-  always for ONE hemisphere's region: that side's volume as % of ICV, also with ``both``.
-* ``sex``: M | F | both.
-* ``age_min``, ``age_max``: years, the band is ``age_min <= age < age_max``.
-* ``mean_percent_icv``, ``sd_percent_icv``: the healthy mean and SD of the region's volume as % of ICV
-  for that band (ICV as this pipeline measures it: the eTIV of :mod:`.etiv`).
-
-Other columns (n, notes ...) are ignored; case of the values does not matter; empty lines and lines that
-start with ``#`` are skipped. z = (measured - mean) / sd; the report turns it into a centile and the
-evaluation as for the built-in references (:mod:`.assessment`). A region whose structure, side, sex and
-age no row covers keeps the built-in reference (:mod:`.reference`), and each region's note says which.
-
-The file is checked when the pipeline is constructed; every problem is a :class:`ConfigError` naming the
-option, the file and the line: missing column, missing source, unknown structure / side / sex, an age or
-value that is not a number, ``age_min >= age_max``, ``mean <= 0``, ``sd <= 0``, and two bands for the same
-structure / side / sex that overlap (``both`` counts as each of its values).
+Columns structure, side, sex, age_min, age_max, mean_percent_icv, sd_percent_icv and a ``# source:`` line;
+checked when the pipeline is constructed (:class:`ConfigError` naming the option, file and line).
+The format in full: docs/atrophy-norms-table.md.
 """
 
 from __future__ import annotations

@@ -1,36 +1,8 @@
 """Skull stripping (deepbet or MindGrab) and brainchop's 104-label parcellation of a conformed T1.
 
-Brain extractor (pipeline option ``brain_extractor``, :data:`EXTRACTORS`): ``deepbet`` (its TorchScript
-networks from the ``deepbet`` PyPI package, :mod:`.brain_extraction`; ~5 s on 2 CPU cores), ``mindgrab``
-(brainchop's shipped MindGrab bundle, ~100 s), or ``auto`` (the default): deepbet when its weights are
-installed, else MindGrab with a warning. On our two test volumes deepbet's mask agrees with MindGrab's
-(Dice 0.96) but is ~7 % smaller: it leaves out the rim of outer CSF that MindGrab keeps.
-
-Steps (the networks are fully convolutional, so they run on crops, which is what makes CPU use bearable):
-
-1. Brain extraction. deepbet: see :mod:`.brain_extraction`. MindGrab on the head: min-max normalised
-   volume, box of the voxels above 50 % of the range plus 20 voxels (brainchop's own MindGrab settings:
-   ``autoThreshold`` 0.5, ``cropPadding`` 20). To save CPU time (MindGrab is 25 layers deep: it
-   dominated the pipeline at ~12 M voxels for a whole head with neck) the box is found in two passes:
-   MindGrab on the volume at 2 mm (2x2x2 mean, 1/8 of the voxels) gives a rough, generous brain mask;
-   the 1 mm pass then runs on that mask's box plus the same 20 voxels (XA30: 7.9 M instead of 12.8 M
-   voxels; mask Dice 0.992 against the one-pass mask, 1701 vs 1676 mL). The 2 mm mask alone is not good
-   enough (Dice 0.88, 2127 mL). The brain mask is its largest connected component, holes filled.
-   Its volume is our estimate of the intracranial volume (ICV): brain plus ventricles, without most
-   (deepbet: nearly all) of the outer CSF, so it is lower than a true ICV; every region's fraction is
-   taken of this same quantity.
-2. Intensity standardisation: scanners differ (bright scalp fat and a strong coil bias field on the XA30
-   MPRAGE, bias-corrected, intensity-normalised white matter on brainchop's conformed sample), and the
-   parcellation model expects the latter. N4 bias correction inside the brain mask, an unsharp mask for
-   coarse (> 1.5 mm) sources (:mod:`.intensity`), then the volume is scaled so that the 95th percentile
-   inside the brain mask (white matter) lands at 131, its value in brainchop's sample
-   ``t1_crop.nii.gz``, then skull-stripped (mask grown by 2 voxels). deepbet's tighter mask changes
-   little here: the 95th percentile after N4 is the same on the XA30 T1 (61.6) and 3 % higher on
-   ``t1_crop`` (159 vs 154); both grown masks hold every voxel the other's parcellation labels, and the
-   region volumes differ by 0-9 % (XA30 right occipital: 18 %), hippocampi by <= 0.2 mL.
-3. The 104-label parcellation on the brain's box (+4 voxels), min-max normalised as in brainchop.
-
-Each network's last (1x1x1) layer runs in slabs.
+Brain extractor (pipeline option ``brain_extractor``, :data:`EXTRACTORS`): ``deepbet``, ``mindgrab`` or
+``auto``. The steps (crops, two-pass MindGrab, intensity standardisation) and their measurements:
+docs/atrophy-segmentation.md.
 """
 
 from __future__ import annotations
