@@ -210,7 +210,7 @@ def test_a_stalled_tls_handshake_does_not_stop_others(
     pki: Path,  # noqa: F811 - the fixture imported above
     one_file: Path,
 ) -> None:
-    tls = {"cert": str(pki / "node.crt"), "key": str(pki / "node.key"), "ca": str(pki / "ca.crt")}
+    tls = {"cert": str(pki / "server.crt"), "key": str(pki / "server.key"), "ca": str(pki / "ca.crt")}
     node = NodeProcess(
         tmp_path / "tls-node",
         node={"network_timeout_s": TIMEOUT_S, "acse_timeout_s": TIMEOUT_S, "tls": tls},
