@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,11 +9,7 @@ import pytest
 
 from dicom_node.node import Node
 from tests.support.dcmtk import echoscu, storescu
-from tests.support.pki import make_pki
-
-
-def _openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
+from tests.support.pki import make_pki, self_signed
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +35,6 @@ def test_tls_required_and_verified(start_node: Callable[..., Node], pki: Path, c
     assert node.ledger.counts()["instances"] == len(ct_files)
     assert echoscu(node.port).returncode != 0  # a plain connection is refused
     # a client without a certificate signed by our CA is refused too
-    _openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=intruder",
-        "-keyout",
-        str(pki / "intruder.key"),
-        "-out",
-        str(pki / "intruder.crt"),
-    )
+    self_signed(pki, "intruder")
     intruder = ["+tls", str(pki / "intruder.key"), str(pki / "intruder.crt"), "+cf", str(pki / "ca.crt")]
     assert echoscu(node.port, *intruder).returncode != 0

@@ -10,10 +10,9 @@ def _openssl(*args: str) -> None:
     subprocess.run(["openssl", *args], check=True, capture_output=True)
 
 
-def make_pki(folder: Path) -> Path:
-    """ca.crt/key, server.crt/key (SAN IP:127.0.0.1), client.crt/key, all signed by the CA."""
-    folder.mkdir(parents=True, exist_ok=True)
-    key, crt = str(folder / "ca.key"), str(folder / "ca.crt")
+def self_signed(folder: Path, name: str, common_name: str | None = None) -> tuple[Path, Path]:
+    """A self-signed certificate ``<name>.crt`` and its key ``<name>.key`` (CN ``common_name`` or name)."""
+    key, crt = folder / f"{name}.key", folder / f"{name}.crt"
     _openssl(
         "req",
         "-x509",
@@ -23,12 +22,19 @@ def make_pki(folder: Path) -> Path:
         "-days",
         "2",
         "-subj",
-        "/CN=test-ca",
+        f"/CN={common_name or name}",
         "-keyout",
-        key,
+        str(key),
         "-out",
-        crt,
+        str(crt),
     )
+    return key, crt
+
+
+def make_pki(folder: Path) -> Path:
+    """ca.crt/key, server.crt/key (SAN IP:127.0.0.1), client.crt/key, all signed by the CA."""
+    folder.mkdir(parents=True, exist_ok=True)
+    key, crt = (str(path) for path in self_signed(folder, "ca", "test-ca"))
     extensions = folder / "san.ext"
     extensions.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
     for name in ("server", "client"):
