@@ -21,6 +21,8 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sr.coding import Code
 
+from inference.study_context import StudyContext
+
 LATERALITY_LEFT = Code("7771000", "SCT", "Left")
 LATERALITY_RIGHT = Code("24028007", "SCT", "Right")
 
@@ -47,6 +49,9 @@ class Series:
     pixels: np.ndarray
     spacing_mm: tuple[float, float, float] | None
     volume: Any = None  # inference.volume.Volume when the volume loader produced this series
+    # What the node put beside the series (study objects, priors, the pipeline's cache); set by
+    # inference.registry.run_pipeline, None when a pipeline is run on a bare folder.
+    context: StudyContext | None = None
 
     @property
     def modality(self) -> str:
@@ -134,6 +139,31 @@ class HeatMap:
 
 
 @dataclass(frozen=True)
+class TrajectoryPoint:
+    """One time point of a trajectory: age at the scan, measured value, a label (e.g. the study date)."""
+
+    age_years: float
+    value: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """A region's values over time against the norm's centile curves, drawn as a chart on the SC.
+
+    ``points`` oldest first (the current scan last); ``centiles`` maps a centile (e.g. 2.5, 50.0, 97.5)
+    to its curve as (age in years, value) pairs, ascending in age; ``unit`` is shown on the axis (e.g.
+    "mL"). ``region`` as in Measurement.
+    """
+
+    name: str
+    unit: str
+    points: Sequence[TrajectoryPoint]
+    centiles: Mapping[float, Sequence[tuple[float, float]]] = field(default_factory=dict)
+    region: int | None = None
+
+
+@dataclass(frozen=True)
 class Result:
     """Everything a pipeline says about a series; the writers turn it into SEG / SR / SC."""
 
@@ -147,6 +177,8 @@ class Result:
     # with graded tiles outlined); when given, the SC shows it instead of the grey key frame + overlays.
     key_image: np.ndarray | None = None
     notes: Sequence[Note] = ()
+    # Longitudinal results (e.g. a region's volume at each time point): a chart page on the SC.
+    trajectories: Sequence[Trajectory] = ()
 
 
 @dataclass(frozen=True)

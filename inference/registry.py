@@ -11,6 +11,7 @@ Pipelines are built once per process and per settings, then reused (models stay 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import threading
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pydicom.dataset import Dataset
 
 from dicom_node.errors import InputError, PipelineError
+from inference.study_context import StudyContext
 
 if TYPE_CHECKING:
     from inference.pipeline import Pipeline
@@ -132,6 +134,8 @@ def run_pipeline(name: str, series_dir: Path, settings: Mapping[str, Any] | None
     pipeline = load(name, settings)
     started = time.monotonic()
     series = pipeline.read(Path(series_dir))
+    if series.context is None:
+        series = dataclasses.replace(series, context=StudyContext.beside(Path(series_dir)))
     try:
         result = pipeline.run(series)
         seg_on_projection = bool(getattr(pipeline, "seg_on_projection", False))
