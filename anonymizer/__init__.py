@@ -23,8 +23,8 @@ Imports without torch or MONAI. Public surface (used by the node):
   the job (fail closed).
 * :mod:`anonymizer.pixel_clean` / :mod:`anonymizer.ocr` -- Clean Pixel Data: burned-in text found by
   Tesseract and per-device mask templates is blacked out; text the OCR cannot read is refused.
-* :mod:`anonymizer.node_route` -- ``anonymize_forward(config)`` (the executor's transform for
-  ``anonymize: PROFILE`` rules), ``deidentify_inputs`` / ``reidentify_outputs`` (``deidentify: PROFILE``
-  on pipeline rules). A refused file, or an output with residual PHI, fails the whole job with a
-  PipelineError (reason, no PHI). Details: ``docs/anonymizer.md``.
+* The node's route (``anonymize: PROFILE`` forwarding, ``deidentify: PROFILE`` on pipeline rules) lives
+  with the node, in :mod:`dicom_node.dispatch.anonymize_route`: it reads the profiles from the node's
+  configuration and uses this library. A refused file, or an output with residual PHI, fails the whole
+  job with a PipelineError (reason, no PHI). Details: ``docs/anonymizer.md``.
 """

@@ -1,4 +1,9 @@
-"""``dicom-node anonymize``: PS3.15 de-identification of a folder tree, and a residual-PHI check."""
+"""``dicom-node anonymize``: PS3.15 de-identification of a folder tree, and a residual-PHI check.
+
+The library's side of the command: it takes plain settings. ``--profile NAME`` names one of the
+``profiles`` the caller passes to :func:`run`; the node's command (:mod:`dicom_node.cli.anonymize`) adds
+``--config`` and passes the profiles of the node's configuration.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from anonymizer.options import Option
@@ -26,7 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "\n  ".join(OPTION_NAMES)
     )
     parser.add_argument("paths", nargs="*", metavar="IN OUT", help="source folder and output folder")
-    parser.add_argument("--config", type=Path, help="node configuration (for --profile)")
     parser.add_argument("--profile", help="a profile under anonymizer.profiles of the node configuration")
     parser.add_argument(
         "--option", action="append", default=[], metavar="NAME", help="an Annex E option (repeatable)"
@@ -55,16 +60,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _profile(args: argparse.Namespace) -> ProfileSettings:
+def _profile(args: argparse.Namespace, profiles: Mapping[str, ProfileSettings]) -> ProfileSettings:
     from anonymizer.errors import AnonymizationError
 
     if args.profile:
-        from dicom_node.config import load_config
-
-        config = load_config(args.config)
-        profile = config.anonymizer.profiles.get(args.profile)
+        profile = profiles.get(args.profile)
         if profile is None:
-            known = ", ".join(sorted(config.anonymizer.profiles)) or "none"
+            known = ", ".join(sorted(profiles)) or "none"
             raise InputError(f"--profile {args.profile}: no such profile (configured: {known})")
         options = list(profile.options) + list(args.option)
         profile = profile.model_copy(update={"options": options})
@@ -84,8 +86,9 @@ def _profile(args: argparse.Namespace) -> ProfileSettings:
     return profile
 
 
-def run(args: argparse.Namespace) -> int:
-    profile = _profile(args)
+def run(args: argparse.Namespace, profiles: Mapping[str, ProfileSettings] | None = None) -> int:
+    """Run the command; ``profiles``: the named profiles ``--profile`` chooses from (none by default)."""
+    profile = _profile(args, profiles or {})
     if args.check is not None:
         return _run_check(args, profile)
     if len(args.paths) != 2:

@@ -11,11 +11,11 @@ from dicom_node.dispatch.executor import AnonymizerHooks
 def anonymizer_hooks(config: Config) -> AnonymizerHooks | None:
     """The anonymizer's route functions (``anonymize:`` and ``deidentify:`` rules), when installed."""
     try:
-        from anonymizer import node_route
+        from dicom_node.dispatch import anonymize_route
     except ImportError:
         return None
     return AnonymizerHooks(
-        forward=node_route.anonymize_forward(config),
-        deidentify=partial(node_route.deidentify_inputs, config),
-        reidentify=partial(node_route.reidentify_outputs, config),
+        forward=anonymize_route.anonymize_forward(config),
+        deidentify=partial(anonymize_route.deidentify_inputs, config),
+        reidentify=partial(anonymize_route.reidentify_outputs, config),
     )

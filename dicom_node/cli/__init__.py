@@ -25,7 +25,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("route", "dicom_node.cli.route"),
     ("jobs", "dicom_node.cli.jobs"),
     ("retry", "dicom_node.cli.retry"),
-    ("anonymize", "anonymizer.cli"),
+    ("anonymize", "dicom_node.cli.anonymize"),
     ("volume", "inference.cli.volume"),
     ("pipelines", "inference.cli.pipelines"),
     ("infer", "inference.cli.infer"),

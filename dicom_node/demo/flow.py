@@ -50,20 +50,11 @@ def demo_config(workdir: Path, pacs_port: int, real_rules: list[dict[str, Any]] 
     return build_config(data, environ={})
 
 
-def _neonatal_phantom(path: Path) -> Path:
-    """A synthetic neonatal chest radiograph (the RDS pipeline's phantom; no real patient)."""
-    import numpy as np
-
-    from inference.pipelines.rds.phantom import make_case
-    from inference.pipelines.rds.phantom_dicom import write_phantom_cr
-
-    return write_phantom_cr(path, make_case(np.random.default_rng(7), size=512, rds=True))
-
-
 def run_demo(workdir: Path, timeout_s: float = 300, real_data: Path | None = None) -> int:
     from dicom_node.demo.pacs import FolderPACS
     from dicom_node.logsetup import configure_logging
     from dicom_node.node import Node
+    from inference.registry import write_demo_input
 
     if workdir.exists():
         shutil.rmtree(workdir)
@@ -71,7 +62,7 @@ def run_demo(workdir: Path, timeout_s: float = 300, real_data: Path | None = Non
     print(f"[1/4] generating sample studies in {studies}")
     ct = ct_series(studies / "ct", KOREAN_PATIENT, slices=24, size=128)
     mr = mr_series(studies / "mr", Patient(name="DEMO^MRI", patient_id="DEMO0002"))
-    cr = [_neonatal_phantom(studies / "cr" / "CR0001.dcm")]
+    cr = write_demo_input("rds", studies / "cr")  # a synthetic neonatal chest radiograph (no patient)
     real: list[Path] = []
     if real_data is not None:
         real = real_inputs(real_data, studies / "real")

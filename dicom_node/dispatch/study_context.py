@@ -7,9 +7,10 @@ keeps those whose header references the series being processed (Referenced Serie
 Instance UID, or any referenced image / source image of the series), and hard-links them (copies where
 links are impossible) into ``jobs/<id>/context/``, the folder *beside* the job's ``input/`` folder.
 
-Contract with pipelines: the series folder a pipeline reads stays "one series"; a pipeline that can use
-study context looks for it in :func:`study_context_dir` of its series folder (the sibling ``context``
-folder) and must ignore objects there that do not reference its images. Only what had been received when
+Contract with pipelines (:mod:`inference.study_context`, the reader's side, whose folder names this
+module writes): the series folder a pipeline reads stays "one series"; a pipeline that can use study
+context reads it through ``Series.context`` (:meth:`~inference.study_context.StudyContext.objects`) and
+must ignore objects there that do not reference its images. Only what had been received when
 the job started is collected: a region that arrives later does not re-run the job (see the dermatitis
 notes on ``series.complete_after_s``).
 """
@@ -36,10 +37,9 @@ from dicom_node.ledger import Ledger
 from dicom_node.ledger import schema as t
 from dicom_node.logsetup import get_logger
 from dicom_node.storage import Storage
+from inference.study_context import STUDY_CONTEXT_DIR
 
 log = get_logger("dicom_node.study_context")
-
-STUDY_CONTEXT_DIR = "context"
 
 # Softcopy presentation states whose Graphic Annotation module draws on referenced images, and SEG.
 CONTEXT_SOP_CLASSES: frozenset[str] = frozenset(

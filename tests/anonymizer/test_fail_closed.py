@@ -13,10 +13,10 @@ import pytest
 
 from anonymizer.batch import default_quarantine, run_batch
 from anonymizer.engine import Anonymizer
-from anonymizer.node_route import anonymize_forward
 from anonymizer.settings import AnonymizerSettings, ProfileSettings
 from dicom_node.cli import main
 from dicom_node.config import Config, StorageConfig
+from dicom_node.dispatch.anonymize_route import anonymize_forward
 from dicom_node.errors import PipelineError
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "anon"

@@ -3,8 +3,8 @@
 Each photograph of the series is read in colour (:mod:`.photo`), covered by a grid of tiles
 (:mod:`.tiling`), and every tile inside the region (skin, or a GSPS / SEG region drawn on the photo,
 :mod:`.roi`) is graded by the three-headed ResNet of the bundle. A GSPS / SEG is taken from the series
-folder or from the study context folder beside it (``<job>/context/``, filled by the node with the
-study's PR / SEG instances that reference this series: :mod:`dicom_node.dispatch.study_context`).
+folder or from the series' study context (:attr:`inference.pipeline.Series.context`, ``<job>/context/``,
+filled by the node with the study's PR / SEG instances that reference this series).
 Per sign the report gives the worst tile's severity (coded, with its probability) and the
 area-weighted severity; plus the sum of the three worst severities. Outputs: SR (TID 1500) and SC
 (the photograph with the graded tiles).
@@ -120,7 +120,7 @@ class DermatitisPipeline(Pipeline):
 
     def run(self, series: Series) -> Result:
         photos = [series.datasets[i] for i in sorted({f.dataset_index for f in series.frames})]
-        objects = roi.objects_beside(photos) if self.use_roi else []
+        objects = roi.objects_beside(photos, series.context) if self.use_roi else []
         graded = [self.grade(ds, objects) for ds in photos]
         probabilities = np.concatenate(
             [g.probabilities.reshape(-1, len(SIGNS), len(SEVERITY)) for g in graded]

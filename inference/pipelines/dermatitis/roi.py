@@ -3,9 +3,9 @@
 When the photograph arrives with a presentation state whose graphic annotations outline a region on
 it (closed POLYLINE / INTERPOLATED, CIRCLE, ELLIPSE), or with a SEG whose frames lie on it, only the
 tiles inside that region are graded. Objects are looked for beside the photograph's file (the series
-folder the node hands over) and in the study context folder next to that series folder
-(:func:`dicom_node.dispatch.study_context.study_context_dir`, ``<job>/context/``), where the node links
-the PR / SEG instances of the same study that reference the series: a PACS sends a GSPS drawn on a
+folder the node hands over) and among the study objects of the series' study context
+(:meth:`inference.study_context.StudyContext.objects`, ``<job>/context/``), where the node links the
+PR / SEG instances of the same study that reference the series: a PACS sends a GSPS drawn on a
 photograph as a series of its own. Objects that reference other images are ignored.
 """
 
@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from dicom_node.dispatch.study_context import study_context_dir
+from inference.study_context import StudyContext
 
 log = logging.getLogger(__name__)
 ROI_MODALITIES = {"PR", "SEG"}
@@ -125,22 +125,21 @@ def roi_from(objects: Iterable[Dataset], photo: Dataset) -> Roi | None:
     return None
 
 
-def objects_beside(photos: Sequence[Dataset]) -> list[Dataset]:
-    """Presentation states and SEGs beside the photographs and in their study context folder."""
+def objects_beside(photos: Sequence[Dataset], context: StudyContext | None) -> list[Dataset]:
+    """Presentation states and SEGs beside the photographs and among the study context's objects."""
     series_folders = {
         Path(str(ds.filename)).parent for ds in photos if isinstance(getattr(ds, "filename", None), str)
     }
-    context = {study_context_dir(folder) for folder in series_folders}
-    folders = series_folders | {folder for folder in context if folder.is_dir()}
+    paths = [p for folder in sorted(series_folders) for p in sorted(folder.rglob("*")) if p.is_file()]
+    paths += context.objects() if context is not None else []
     found: list[Dataset] = []
-    for folder in sorted(folders):
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            try:
-                header = pydicom.dcmread(path, stop_before_pixels=True)
-            except (InvalidDicomError, OSError, ValueError):
-                continue
-            if str(header.get("Modality", "")) in ROI_MODALITIES:
-                found.append(pydicom.dcmread(path) if header.Modality == "SEG" else header)
+    for path in paths:
+        try:
+            header = pydicom.dcmread(path, stop_before_pixels=True)
+        except (InvalidDicomError, OSError, ValueError):
+            continue
+        if str(header.get("Modality", "")) in ROI_MODALITIES:
+            found.append(pydicom.dcmread(path) if header.Modality == "SEG" else header)
     if found:
         log.info("region-of-interest objects beside the photograph", extra={"count": len(found)})
     return found

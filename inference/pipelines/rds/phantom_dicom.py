@@ -10,7 +10,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 from dicom_node import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_NAME
-from inference.pipelines.rds.phantom import PhantomCase
+from inference.pipelines.rds.phantom import PhantomCase, make_case
 
 CR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.1"
 
@@ -70,3 +70,8 @@ def write_phantom_cr(
     ds.PixelData = pixels.tobytes()
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+def demo_input(folder: Path) -> list[Path]:
+    """The demo's input for rds (the registry's ``demo_input``): one phantom neonatal radiograph with RDS."""
+    return [write_phantom_cr(folder / "CR0001.dcm", make_case(np.random.default_rng(7), size=512, rds=True))]

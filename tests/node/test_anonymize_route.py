@@ -11,10 +11,10 @@ import pytest
 from pydicom.dataset import Dataset
 
 from anonymizer.check import check_profile
-from anonymizer.node_route import anonymize_forward, deidentify_inputs, reidentify_outputs
 from anonymizer.residual import check_output
 from anonymizer.settings import AnonymizerSettings, ProfileSettings
 from dicom_node.config import Config, StorageConfig
+from dicom_node.dispatch.anonymize_route import anonymize_forward, deidentify_inputs, reidentify_outputs
 from dicom_node.errors import PipelineError
 from dicom_node.samples import Patient, ct_series
 

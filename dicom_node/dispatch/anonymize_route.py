@@ -1,5 +1,8 @@
 """The anonymizer inside the node: ``anonymize: PROFILE`` forwarding and the de-identified inference route.
 
+The node's side of the anonymizer library (:mod:`anonymizer`): it reads the profiles from the node's
+configuration and hands the library plain settings (:class:`anonymizer.settings.ProfileSettings`).
+
 * :func:`anonymize_forward` -- the executor's transform for ``anonymize:`` rules: anonymised copies of a
   series go out instead of the originals.
 * :func:`deidentify_inputs` / :func:`reidentify_outputs` -- for ``deidentify: PROFILE`` on a pipeline rule:
