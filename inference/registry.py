@@ -36,21 +36,21 @@ log = logging.getLogger(__name__)
 class PipelineInfo:
     """What the node knows about a pipeline without importing it (no torch).
 
+    ``demo_input``: "module:function" writing synthetic input series into a folder, ``function(folder)
+    -> list[Path]`` (no real patient), for ``dicom-node demo`` (:func:`write_demo_input`).
     ``source_pixels_in``: SOP Class UIDs of the outputs that show the source images' pixels (e.g. an SC
     summary with the photograph on it). The node sends such outputs only back to the PACS the series came
     from (:mod:`dicom_node.dispatch.photo_containment`); empty = no output shows the source's pixels.
     ``check_params``: "module:function" that validates ``pipelines.<name>.params`` without loading models
     (raises ConfigError), so that the node refuses a bad configuration at start, not at the first job.
-    ``demo_input``: "module:function" writing synthetic input series into a folder, ``function(folder)
-    -> list[Path]`` (no real patient), for ``dicom-node demo`` (:func:`write_demo_input`).
     """
 
     name: str
     accepts: str
     target: str  # "module:function" building the pipeline object from its settings
+    demo_input: str | None = None
     source_pixels_in: frozenset[str] = frozenset()
     check_params: str | None = None
-    demo_input: str | None = None
 
 
 BUILTIN: dict[str, PipelineInfo] = {
@@ -85,9 +85,9 @@ BUILTIN: dict[str, PipelineInfo] = {
     "rds": PipelineInfo(
         name="rds",
         accepts="neonatal chest radiograph (CR/DX, one image): lungs; RDS probability for newborns only",
+        demo_input="inference.pipelines.rds.phantom_dicom:demo_input",
         target="inference.pipelines.rds.pipeline:build",
         check_params="inference.pipelines.rds:check_params",
-        demo_input="inference.pipelines.rds.phantom_dicom:demo_input",
     ),
 }
 
@@ -113,15 +113,6 @@ def check_params(name: str, params: Mapping[str, Any]) -> None:
         return
     module_name, _, func = target.partition(":")
     getattr(importlib.import_module(module_name), func)(params)
-
-
-def write_demo_input(name: str, folder: Path) -> list[Path]:
-    """Write the demonstration input of pipeline ``name`` into ``folder``; return the files written."""
-    target = info(name).demo_input
-    if target is None:
-        raise InputError(f"pipeline {name!r} has no demonstration input")
-    module_name, _, func = target.partition(":")
-    return list(getattr(importlib.import_module(module_name), func)(Path(folder)))
 
 
 def load(name: str, settings: Mapping[str, Any] | None = None) -> Pipeline:
@@ -162,3 +153,12 @@ def run_pipeline(name: str, series_dir: Path, settings: Mapping[str, Any] | None
         extra={"pipeline": name, "outputs": len(outputs), "seconds": round(time.monotonic() - started, 3)},
     )
     return outputs
+
+
+def write_demo_input(name: str, folder: Path) -> list[Path]:
+    """Write the demonstration input of pipeline ``name`` into ``folder``; return the files written."""
+    target = info(name).demo_input
+    if target is None:
+        raise InputError(f"pipeline {name!r} has no demonstration input")
+    module_name, _, func = target.partition(":")
+    return list(getattr(importlib.import_module(module_name), func)(Path(folder)))

@@ -91,7 +91,7 @@ def test_every_module_of_inference_outside_the_pipeline_contract_is_forbidden_to
 
 
 def test_the_node_constants_import_nothing_of_the_project() -> None:
-    """dicom_node/__init__.py is shared surface, which a forbidden contract cannot single out: checked here."""
+    """dicom_node/__init__.py is shared surface; a forbidden contract cannot single it out: checked here."""
     tree = ast.parse((ROOT / "dicom_node" / "__init__.py").read_text())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {
