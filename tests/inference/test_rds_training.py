@@ -14,6 +14,7 @@ from dicom_node.cli import main
 from inference.pipelines.rds.bundle_io import load_model
 from inference.pipelines.rds.dataset import load_dataset
 from inference.pipelines.rds.phantom import write_training_set
+from tests.inference.bundle_checks import assert_written_by_the_writer
 
 NIH_PNG = Path(__file__).resolve().parents[1] / "data" / "cxr" / "torchxrayvision" / "00000001_000.png"
 
@@ -58,7 +59,7 @@ def test_generator_writes_the_documented_layout(data: Path) -> None:
 
 
 def test_train_writes_a_loadable_demonstration_bundle(bundle: Path) -> None:
-    metadata = json.loads((bundle / "configs" / "metadata.json").read_text())
+    metadata = assert_written_by_the_writer(bundle)
     assert metadata["demonstration"] is True and "demonstration" in metadata["name"].lower()
     assert metadata["rds"]["working_size"] == 64 and metadata["training"]["seed"] == 0
     inference = json.loads((bundle / "configs" / "inference.json").read_text())
