@@ -8,6 +8,8 @@ configuration (``pipelines.<name>.bundle``), never from received data. ``metadat
 The network is built from the ``network_def`` entry of ``inference.json`` (``network`` as fallback),
 its weights read with ``torch.load(weights_only=True)``, moved to CUDA when present (else CPU) and put
 in eval mode. Inference is deterministic: fixed seeds, deterministic algorithms, no cuDNN autotuning.
+:meth:`Bundle.build` builds a second network of the same bundle (the RDS classifier);
+:func:`read_metadata` and :func:`read_config` read the files alone.
 """
 
 from __future__ import annotations
