@@ -13,6 +13,7 @@ from inference.bundle.reader import (
     make_deterministic,
     read_config,
     read_metadata,
+    read_network,
     select_device,
     validate_metadata,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "make_deterministic",
     "read_config",
     "read_metadata",
+    "read_network",
     "select_device",
     "validate_metadata",
     "write_bundle",

@@ -9,7 +9,7 @@ The network is built from the ``network_def`` entry of ``inference.json`` (``net
 its weights read with ``torch.load(weights_only=True)``, moved to CUDA when present (else CPU) and put
 in eval mode. Inference is deterministic: fixed seeds, deterministic algorithms, no cuDNN autotuning.
 :meth:`Bundle.build` builds a second network of the same bundle (the RDS classifier);
-:func:`read_metadata` and :func:`read_config` read the files alone.
+:func:`read_metadata`, :func:`read_config` and :func:`read_network` read one part of a bundle.
 """
 
 from __future__ import annotations
@@ -156,6 +156,11 @@ def read_metadata(path: Path, expect: Expectation | None = None) -> dict[str, An
 def read_config(path: Path) -> dict[str, Any]:
     """The bundle's ``configs/inference.json`` as plain JSON (nothing evaluated)."""
     return _read_json(_config_path(Path(path)))
+
+
+def read_network(path: Path, key: str | None = None, weights_key: str | None = None) -> torch.nn.Module:
+    """Build config entry ``key`` of the bundle at ``path`` with its weights, on the CPU, not cached."""
+    return _instantiate(Path(path), _config_path(Path(path)), key, weights_key)
 
 
 def _config_path(path: Path) -> Path:

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import datetime
 import importlib.metadata
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dicom_node.errors import InputError
-from inference.bundle.reader import METADATA, WEIGHTS, read_metadata
+from inference.bundle.reader import METADATA, WEIGHTS, read_metadata, read_network
 
 README = Path("docs/README.md")
 LICENSE = Path("LICENSE")
@@ -163,13 +162,15 @@ def write_bundle(
     configs: Mapping[str, Mapping[str, Any]],
     weights: Mapping[str, Any],
 ) -> Path:
-    """Write the MONAI bundle folder ``out`` (created or overwritten) and read its metadata back.
+    """Write the MONAI bundle folder ``out`` (created or overwritten), then read it back: the metadata
+    validated, ``network_def`` built with the saved weights.
 
     ``configs``: ``configs/<name>.json`` files; ``inference`` (with ``network_def``) is required.
     ``weights``: the state dict saved as ``models/model.pt`` (or a mapping of state dicts, ``model``
     being the one ``network_def`` loads).
     """
-    import torch
+    from monai.bundle import ConfigParser
+    from monai.networks.utils import save_state
 
     if "network_def" not in configs.get("inference", {}):
         raise ValueError(f"bundle {card.name!r}: configs['inference'] needs a 'network_def'")
@@ -177,13 +178,14 @@ def write_bundle(
     out = Path(out)
     for folder in ("configs", "models", "docs"):
         (out / folder).mkdir(parents=True, exist_ok=True)
-    (out / METADATA).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+    ConfigParser.export_config_file(metadata, out / METADATA, indent=2)
     for name, config in configs.items():
-        (out / "configs" / f"{name}.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    torch.save(_cpu(weights), out / WEIGHTS)
+        ConfigParser.export_config_file(dict(config), out / "configs" / f"{name}.json", indent=2)
+    save_state(_cpu(weights), out / WEIGHTS)  # atomic: a temporary file, then a rename
     (out / README).write_text(_readme(card, metadata), encoding="utf-8")
     (out / LICENSE).write_text(card.licence.rstrip() + "\n", encoding="utf-8")
     if card.data_licence:
         (out / DATA_LICENSE).write_text(card.data_licence.rstrip() + "\n", encoding="utf-8")
     read_metadata(out)
+    read_network(out)  # what the reader will build: network_def with these weights, strictly
     return out

@@ -17,6 +17,7 @@ import torch
 from monai.bundle.utils import DEFAULT_METADATA
 from monai.config.deviceconfig import get_config_values
 
+from dicom_node.errors import InputError
 from inference.bundle import (
     SCHEMA_URL,
     TENSOR_KEYS,
@@ -69,11 +70,9 @@ def test_written_bundle_has_the_monai_layout_and_loads_back_with_its_weights(tmp
 
 
 def test_versions_are_the_installed_libraries_as_monai_itself_derives_them(tmp_path: Path) -> None:
+    weights = torch.nn.Linear(4, 2).state_dict()
     out = write_bundle(
-        tmp_path / "b",
-        card(),
-        configs={"inference": {"network_def": LINEAR}},
-        weights={"weight": torch.zeros(2, 4)},
+        tmp_path / "b", card(), configs={"inference": {"network_def": LINEAR}}, weights=weights
     )
     metadata = read_metadata(out)
     import monai
@@ -133,6 +132,12 @@ def test_writer_refuses_metadata_monai_would_not_accept(
 def test_writer_refuses_a_bundle_without_network_def(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="network_def"):
         write_bundle(tmp_path / "b", card(), configs={"inference": {}}, weights={})
+
+
+def test_writer_refuses_weights_the_reader_could_not_load(tmp_path: Path) -> None:
+    weights = torch.nn.Linear(3, 2).state_dict()  # network_def is a 4 -> 2 layer
+    with pytest.raises(InputError, match=r"(?s)cannot build 'network_def'.*size mismatch"):
+        write_bundle(tmp_path / "b", card(), configs={"inference": {"network_def": LINEAR}}, weights=weights)
 
 
 @pytest.fixture(scope="module")
