@@ -14,6 +14,7 @@ from inference.bundle.reader import (
     read_config,
     read_metadata,
     read_network,
+    read_weights,
     select_device,
     validate_metadata,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "read_config",
     "read_metadata",
     "read_network",
+    "read_weights",
     "select_device",
     "validate_metadata",
     "write_bundle",

@@ -9,7 +9,8 @@ The network is built from the ``network_def`` entry of ``inference.json`` (``net
 its weights read with ``torch.load(weights_only=True)``, moved to CUDA when present (else CPU) and put
 in eval mode. Inference is deterministic: fixed seeds, deterministic algorithms, no cuDNN autotuning.
 :meth:`Bundle.build` builds a second network of the same bundle (the RDS classifier);
-:func:`read_metadata`, :func:`read_config` and :func:`read_network` read one part of a bundle.
+:func:`read_metadata`, :func:`read_config`, :func:`read_weights` and :func:`read_network` read one
+part of a bundle.
 """
 
 from __future__ import annotations
@@ -158,6 +159,16 @@ def read_config(path: Path) -> dict[str, Any]:
     return _read_json(_config_path(Path(path)))
 
 
+def read_weights(path: Path) -> Any:
+    """The bundle's ``models/model.pt`` (a state dict, or a mapping of them), on the CPU."""
+    import torch
+
+    weights = Path(path) / WEIGHTS
+    if not weights.is_file():
+        raise InputError(f"{weights}: model weights are missing")
+    return torch.load(weights, map_location="cpu", weights_only=True)
+
+
 def read_network(path: Path, key: str | None = None, weights_key: str | None = None) -> torch.nn.Module:
     """Build config entry ``key`` of the bundle at ``path`` with its weights, on the CPU, not cached."""
     return _instantiate(Path(path), _config_path(Path(path)), key, weights_key)
@@ -175,9 +186,7 @@ def _instantiate(path: Path, config_path: Path, key: str | None, weights_key: st
     import torch
     from monai.bundle import ConfigParser
 
-    weights = path / WEIGHTS
-    if not weights.is_file():
-        raise InputError(f"{weights}: model weights are missing")
+    state = read_weights(path)
     parser = ConfigParser()
     parser.read_meta(str(path / METADATA))
     parser.read_config(str(config_path))
@@ -187,12 +196,11 @@ def _instantiate(path: Path, config_path: Path, key: str | None, weights_key: st
         raise InputError(f"{config_path}: no {key or 'network_def'!r} entry")
     try:
         network = parser.get_parsed_content(key, instantiate=True)
-        state = torch.load(weights, map_location="cpu", weights_only=True)
         wanted = weights_key or "model"
         if isinstance(state, Mapping) and isinstance(state.get(wanted), Mapping):
             state = state[wanted]
         elif weights_key is not None:
-            raise InputError(f"{weights}: no {weights_key!r} weights")
+            raise InputError(f"{path / WEIGHTS}: no {weights_key!r} weights")
         network.load_state_dict(state)
     except InputError:
         raise

@@ -20,11 +20,11 @@ import torch
 
 from inference.bundle import (
     LICENSE,
-    WEIGHTS,
     WRITER_KEYS,
     BundleCard,
     read_config,
     read_metadata,
+    read_weights,
     write_bundle,
 )
 from inference.pipelines.rds.bundle_io import SHIPPED_BUNDLE, TASK, tensor_specs
@@ -49,7 +49,7 @@ LICENCE = (
 
 def install(checkpoint: Path, bundle: Path, scores: dict[str, Any], training: dict[str, Any]) -> None:
     saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    weights = torch.load(bundle / WEIGHTS, map_location="cpu", weights_only=True)
+    weights = read_weights(bundle)
     weights["model"] = saved["state"]
     configs = read_config(bundle)
     configs["network_def"] = saved["config"]
