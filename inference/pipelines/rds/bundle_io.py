@@ -92,12 +92,13 @@ def write_rds_bundle(
     training: Mapping[str, Any],
     demonstration: bool,
     lung_model: Mapping[str, Any] | None = None,
+    data_licence: str | None = None,
 ) -> Path:
     """Write the bundle folder ``out``; ``configs`` holds ``network_def`` and ``classifier_def``.
 
     ``demonstration``: the classifier was trained on synthetic data (no coded finding from it); else it
     is site-trained on ``training["data"]``. ``lung_model``: the provenance of the UNet (default: trained
-    in the same run, on the same data).
+    in the same run, on the same data). ``data_licence``: the training data's licence note.
     """
     size = settings.working_size
     data = str(training.get("data", "site data"))
@@ -116,6 +117,7 @@ def write_rds_bundle(
         licence=LICENCE + (f"\n\nLung UNet: {lungs['licence']}" if "licence" in lungs else ""),
         data_source=f"lung UNet: {lungs.get('trained_on', data)}; RDS classifier: "
         + ("synthetic phantoms" if demonstration else data),
+        data_licence=data_licence,
         blocks={
             "demonstration": demonstration,
             "classifier": {

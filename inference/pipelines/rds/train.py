@@ -67,6 +67,7 @@ def shipped_lungs(size: int) -> tuple[tuple[Any, dict[str, Any]], dict[str, Any]
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from inference.bundle import data_licence_in
     from inference.pipelines.rds.bundle_io import write_rds_bundle
     from inference.pipelines.rds.dataset import load_dataset
     from inference.pipelines.rds.model import RdsSettings
@@ -107,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         info,
         args.demonstration,
         lung_model,
+        data_licence_in(args.data),
     )
     print(f"rds: bundle written to {args.out}")
     return 0
