@@ -28,6 +28,7 @@ from inference.pipelines.atrophy.features import (
 from inference.pipelines.atrophy.metrics import binary_score, confusion_matrix
 from inference.pipelines.atrophy.pipeline import CLASS_CODES, COGNITIVE_CLASS, ClassHead
 from inference.pipelines.atrophy.regions import REGIONS
+from tests.inference.bundle_checks import assert_written_by_the_writer
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -95,6 +96,8 @@ def test_shuffled_labels_do_not_learn(tmp_path: Path) -> None:
 
 
 def test_bundle_gives_the_class_in_the_pipeline(trained: Path) -> None:
+    metadata = assert_written_by_the_writer(trained)
+    assert metadata["atrophy_head"]["demonstration"] is True
     head = ClassHead(trained, "cpu")
     rng = np.random.default_rng(11)
     normal, _ = synthetic.subject_features(rng, 2, "b")

@@ -14,6 +14,7 @@ from dicom_node.cli import main
 from inference.bundle import load_bundle
 from inference.pipelines.dermatitis.pipeline import DEFAULT_BUNDLE
 from inference.pipelines.dermatitis.signs import SIGNS
+from tests.inference.bundle_checks import assert_written_by_the_writer
 
 
 @dataclass
@@ -48,7 +49,7 @@ def test_train_writes_a_loadable_demonstration_bundle(
     _data, out, done = trained
     assert done.returncode == 0, done.stderr
     assert "42 training / 18 test crops (70:30)" in done.stderr
-    meta = json.loads((out / "configs" / "metadata.json").read_text())
+    meta = assert_written_by_the_writer(out)
     assert meta["dermatitis"]["demonstration"] is True
     assert "DEMONSTRATION" in meta["name"] and "DEMONSTRATION" in meta["description"]
     assert meta["dermatitis"]["images"] == {"train": 42, "test": 18}

@@ -12,6 +12,7 @@ import pytest
 from inference.pipelines.fmri import evaluate, synthetic, train
 from inference.pipelines.fmri.bundle_io import read_info
 from inference.registry import load, run_pipeline
+from tests.inference.bundle_checks import assert_written_by_the_writer
 from tests.inference.dicom_checks import assert_valid, roundtrip
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -58,6 +59,7 @@ def bundle(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_training_writes_a_loadable_bundle_that_finds_the_planted_rois(bundle: Path) -> None:
+    assert_written_by_the_writer(bundle)
     info = read_info(bundle)
     assert info.demonstration and info.timing.length == 30 and info.n_points == 33
     assert set(PLANTED) <= set(info.significant)

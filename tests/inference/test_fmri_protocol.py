@@ -22,6 +22,7 @@ from inference.pipelines.fmri.batched import LstmStack
 from inference.pipelines.fmri.bundle_io import read_info
 from inference.pipelines.fmri.timeseries import load_timeseries
 from inference.registry import load
+from tests.inference.bundle_checks import assert_written_by_the_writer
 
 PLANTED = (2, 5)  # 1-based ROI columns
 N_ROIS, LENGTH = 6, 40
@@ -98,6 +99,7 @@ def test_train_writes_a_time_series_bundle_the_dicom_pipeline_refuses(dataset: P
     train.add_arguments(parser)
     out = tmp_path / "bundle"
     assert train.run(parser.parse_args([str(dataset), "--out", str(out), *PROTOCOL])) == 0
+    assert_written_by_the_writer(out)
     info = read_info(out)
     assert info.input_kind == "roi_timeseries:CC200" and info.n_points == 1
     assert set(PLANTED) <= set(info.ensemble) and info.timing.length == LENGTH

@@ -14,6 +14,7 @@ from dicom_node.cli import main
 from inference.pipelines.rds.bundle_io import load_model
 from inference.pipelines.rds.dataset import load_dataset
 from inference.pipelines.rds.phantom import write_training_set
+from tests.inference.bundle_checks import assert_written_by_the_writer
 
 NIH_PNG = Path(__file__).resolve().parents[1] / "data" / "cxr" / "torchxrayvision" / "00000001_000.png"
 
@@ -23,6 +24,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = write_training_set(tmp_path_factory.mktemp("rds") / "data", count=8, seed=2, size=96)
     # a real adult PNG (no mask) through the PNG path, labelled for the classifier only
     shutil.copy(NIH_PNG, folder / "images" / NIH_PNG.name)
+    shutil.copy(NIH_PNG.parent / "LICENSE", folder / "LICENSE")  # its licence goes into the bundle
     with (folder / "labels.csv").open("a", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerow([NIH_PNG.stem, "normal"])
     return folder
@@ -58,7 +60,9 @@ def test_generator_writes_the_documented_layout(data: Path) -> None:
 
 
 def test_train_writes_a_loadable_demonstration_bundle(bundle: Path) -> None:
-    metadata = json.loads((bundle / "configs" / "metadata.json").read_text())
+    metadata = assert_written_by_the_writer(bundle)
+    licence = (NIH_PNG.parent / "LICENSE").read_text().strip()
+    assert (bundle / "docs" / "data_license.txt").read_text().strip() == licence
     assert metadata["demonstration"] is True and "demonstration" in metadata["name"].lower()
     assert metadata["rds"]["working_size"] == 64 and metadata["training"]["seed"] == 0
     inference = json.loads((bundle / "configs" / "inference.json").read_text())

@@ -1,6 +1,6 @@
 """The ``atrophy`` pipeline (seed 004): skull strip, 10 regions, volumes and atrophy flags on 3D T1 MRI.
 
-Modules: :mod:`.meshnet` (network + TensorFlow.js loader), :mod:`.convert` (bundle writer),
+Modules: :mod:`.meshnet` (network + TensorFlow.js loader), :mod:`.convert` (brainchop models → bundles),
 :mod:`.conform` (1 mm 256^3 grid and back), :mod:`.brain_extraction` (deepbet's networks),
 :mod:`.segment` (skull strip and parcellation), :mod:`.boxes` (crops), :mod:`.regions`
 (Desikan-Killiany parcels → 10 regions), :mod:`.brainchart` / :mod:`.reference` / :mod:`.norms`

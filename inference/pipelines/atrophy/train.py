@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from dicom_node.errors import InputError
+    from inference.bundle import data_licence_in
     from inference.pipelines.atrophy import dataset, head, metrics
     from inference.pipelines.atrophy.head_bundle import HeadInfo, write_head_bundle
 
@@ -78,6 +79,6 @@ def run(args: argparse.Namespace) -> int:
         data_description=f"{len(data.subjects)} subjects",
     )
     state = {k: v.detach().clone().to(torch.float32) for k, v in model.state_dict().items()}
-    write_head_bundle(args.out, state, info)
+    write_head_bundle(args.out, state, info, data_licence_in(args.data))
     print(f"bundle written to {args.out}")
     return 0

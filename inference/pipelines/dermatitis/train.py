@@ -40,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from inference.bundle import data_licence_in
     from inference.pipelines.dermatitis import dataset, training
 
     if args.threads > 0:
@@ -76,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
     network = training.train_network(images, labels, config, progress)
     test_images, test_labels = dataset.load_images(test_items, args.patch_size)
     scores = training.accuracy(training.predict(network, test_images), test_labels)
-    meta = training.metadata(config, {"train": len(train_items), "test": len(test_items)}, scores)
-    training.write_bundle(args.out, network, config, meta)
+    counts = {"train": len(train_items), "test": len(test_items)}
+    licence = None if synthetic else data_licence_in(args.data)
+    training.write_dermatitis_bundle(args.out, network, config, counts, scores, licence)
     for key, value in scores.items():
         shown = "n/a" if value is None else f"{100 * value:.2f} %"
         print(f"test accuracy {key}: {shown}")

@@ -7,17 +7,16 @@ generator are marked as DEMONSTRATION weights in every name and description.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from inference.bundle import BundleCard, write_bundle
 from inference.pipelines.dermatitis.dataset import UNKNOWN
 from inference.pipelines.dermatitis.model import DermatitisNet
 from inference.pipelines.dermatitis.signs import SIGN_KEYS, SIGNS
@@ -125,67 +124,67 @@ def train_network(
     return network.eval()
 
 
-def metadata(
-    config: TrainConfig, counts: dict[str, int], test_accuracy: dict[str, float | None]
-) -> dict[str, Any]:
-    import monai
-
+def write_dermatitis_bundle(
+    out: Path,
+    network: nn.Module,
+    config: TrainConfig,
+    counts: dict[str, int],
+    test_accuracy: dict[str, float | None],
+    data_licence: str | None = None,
+) -> Path:
+    """The grader as a bundle (half-precision weights), written by :func:`inference.bundle.write_bundle`."""
     demo = config.demonstration
-    name = "dermatitis severity grader" + (" - DEMONSTRATION weights" if demo else "")
-    return {
-        "version": VERSION + ("-demo" if demo else ""),
-        "name": name,
-        "task": "severity 0-3 of erythema, excoriation and lichenification on skin photograph crops",
-        "description": (DEMONSTRATION_NOTE + " " if demo else "")
+    patch = [config.patch_size, config.patch_size]
+    card = BundleCard(
+        name="dermatitis severity grader" + (" - DEMONSTRATION weights" if demo else ""),
+        version=VERSION + ("-demo" if demo else ""),
+        task="severity 0-3 of erythema, excoriation and lichenification on skin photograph crops",
+        description=(DEMONSTRATION_NOTE + " " if demo else "")
         + f"ResNet-{config.depth} (width {config.width}) with three 4-class heads, trained by "
         f"`dicom-node train dermatitis` on {config.data_description}.",
-        "authors": "dicom-node",
-        "license": "Apache-2.0",
-        "monai_version": monai.__version__,
-        "pytorch_version": torch.__version__.split("+")[0],
-        "numpy_version": np.__version__,
-        "network_data_format": {
-            "inputs": {
-                "image": {
-                    "type": "image",
-                    "format": "RGB",
-                    "num_channels": 3,
-                    "spatial_shape": [config.patch_size, config.patch_size],
-                    "dtype": "float32",
-                    "value_range": [0, 1],
-                    "is_patch_data": True,
-                    "channel_def": {"0": "R", "1": "G", "2": "B"},
-                }
-            },
-            "outputs": {
-                "pred": {
-                    "type": "logits",
-                    "format": "(N, 3 signs, 4 severities)",
-                    "num_channels": len(SIGNS),
-                    "dtype": "float32",
-                    "channel_def": {str(i): key for i, key in enumerate(SIGN_KEYS)},
-                }
+        inputs={
+            "image": {
+                "type": "image",
+                "format": "RGB",
+                "num_channels": 3,
+                "spatial_shape": patch,
+                "dtype": "float32",
+                "value_range": [0, 1],
+                "is_patch_data": True,
+                "channel_def": {"0": "R", "1": "G", "2": "B"},
+            }
+        },
+        outputs={
+            "pred": {
+                "type": "logits",
+                "format": "(N, 3 signs, 4 severities)",
+                "num_channels": len(SIGNS),
+                "spatial_shape": [4],
+                "dtype": "float32",
+                "value_range": [],
+                "channel_def": {str(i): key for i, key in enumerate(SIGN_KEYS)},
+            }
+        },
+        licence="Apache-2.0: weights trained by `dicom-node train dermatitis`.",
+        data_source=config.data_description,
+        data_licence=data_licence,
+        copyright="dicom-node contributors",
+        blocks={
+            "license": "Apache-2.0",
+            "dermatitis": {
+                "demonstration": demo,
+                "architecture": f"ResNet-{config.depth} width {config.width}",
+                "patch_size": config.patch_size,
+                "tiles_short_side": config.tiles_short_side,
+                "min_coverage": config.min_coverage,
+                "split_seed": config.seed,
+                "training": asdict(config),
+                "images": counts,
+                "test_accuracy": test_accuracy,
             },
         },
-        "dermatitis": {
-            "demonstration": demo,
-            "architecture": f"ResNet-{config.depth} width {config.width}",
-            "patch_size": config.patch_size,
-            "tiles_short_side": config.tiles_short_side,
-            "min_coverage": config.min_coverage,
-            "split_seed": config.seed,
-            "training": asdict(config),
-            "images": counts,
-            "test_accuracy": test_accuracy,
-        },
-    }
-
-
-def write_bundle(out: Path, network: nn.Module, config: TrainConfig, meta: dict[str, Any]) -> None:
-    """configs/metadata.json, configs/inference.json, models/model.pt (half precision), docs."""
-    (out / "configs").mkdir(parents=True, exist_ok=True)
-    (out / "models").mkdir(parents=True, exist_ok=True)
-    (out / "configs" / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        notes=[DEMONSTRATION_NOTE] if demo else [],
+    )
     inference = {
         "depth": config.depth,
         "width": config.width,
@@ -195,6 +194,5 @@ def write_bundle(out: Path, network: nn.Module, config: TrainConfig, meta: dict[
             "width": "@width",
         },
     }
-    (out / "configs" / "inference.json").write_text(json.dumps(inference, indent=2) + "\n", encoding="utf-8")
     state = {k: v.half() if v.is_floating_point() else v for k, v in network.state_dict().items()}
-    torch.save(state, out / "models" / "model.pt")
+    return write_bundle(out, card, configs={"inference": inference}, weights=state)

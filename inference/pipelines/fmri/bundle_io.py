@@ -10,19 +10,20 @@ DICOM pipeline refuses) and whether the weights are demonstration weights.
 from __future__ import annotations
 
 import datetime
-import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from dicom_node.errors import InputError
+from inference.bundle import BundleCard, read_metadata, write_bundle
 from inference.pipelines.fmri.temporal import Timing
 from inference.pipelines.fmri.training import RoiStats
 
 MODEL_TARGET = "inference.pipelines.fmri.model.RoiLstmBank"
 POWER_INPUT = "power264_spheres"
 DEMO_NOTE = "DEMONSTRATION WEIGHTS trained on synthetic data - not a clinical or research model"
+LICENCE = "Weights trained by `dicom-node train fmri`; released under the dicom-node project licence."
 
 
 @dataclass(frozen=True)
@@ -76,75 +77,70 @@ def info_from_metadata(path: Path, metadata: dict[str, Any]) -> FmriBundleInfo:
 
 
 def read_info(path: Path) -> FmriBundleInfo:
-    meta_path = path / "configs" / "metadata.json"
-    try:
-        metadata = json.loads(meta_path.read_text("utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"{meta_path}: {exc}") from exc
-    return info_from_metadata(path, metadata)
+    return info_from_metadata(path, read_metadata(path))
 
 
-def write_bundle(
-    out: Path, state: dict[str, Any], info: FmriBundleInfo, hidden: int, description: str
-) -> None:
-    """Write configs/metadata.json, configs/inference.json, models/model.pt and SOURCE.md."""
-    import torch
-
-    (out / "configs").mkdir(parents=True, exist_ok=True)
-    (out / "models").mkdir(parents=True, exist_ok=True)
+def write_fmri_bundle(
+    out: Path,
+    state: dict[str, Any],
+    info: FmriBundleInfo,
+    hidden: int,
+    description: str,
+    data_source: str,
+    data_licence: str | None = None,
+) -> Path:
+    """Write the fmri bundle with :func:`inference.bundle.write_bundle`."""
     name = "fmri Power-264 ROI LSTM" + (" (DEMONSTRATION WEIGHTS)" if info.demonstration else "")
-    metadata = {
-        "schema": "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/0.8.1/meta_schema_20220324.json",
-        "version": info.version,
-        "name": name,
-        "description": (DEMO_NOTE + ". " if info.demonstration else "") + description,
-        "changelog": {info.version: f"trained with dicom-node train fmri on {datetime.date.today()}"},
-        "task": "binary classification of resting-state fMRI per Power ROI",
-        "authors": "dicom-node",
-        "copyright": "dicom-node",
-        "network_data_format": {
-            "inputs": {
-                "roi_matrices": {
-                    "type": "tensor",
-                    "format": "magnitude",
-                    "num_channels": len(info.stats),
-                    "spatial_shape": [info.timing.length, info.n_points],
-                    "dtype": "float32",
-                    "value_range": ["z-score"],
-                }
-            },
-            "outputs": {
-                "probabilities": {
-                    "type": "probabilities",
-                    "format": "classes",
-                    "num_channels": len(info.stats),
-                    "spatial_shape": [1],
-                    "dtype": "float32",
-                    "value_range": [0, 1],
-                }
-            },
+    rois = len(info.stats)
+    card = BundleCard(
+        name=name,
+        version=info.version,
+        task="binary classification of resting-state fMRI per Power ROI",
+        description=(DEMO_NOTE + ". " if info.demonstration else "") + description,
+        changelog={info.version: f"trained with dicom-node train fmri on {datetime.date.today()}"},
+        inputs={
+            "roi_matrices": {
+                "type": "tensor",
+                "format": "magnitude",
+                "num_channels": rois,
+                "spatial_shape": [info.timing.length, info.n_points],
+                "dtype": "float32",
+                "value_range": [],
+                "normalisation": "z-score",
+            }
         },
-        "fmri": {
-            "timing": {"length": info.timing.length, "tr_s": info.timing.tr_s},
-            "n_points": info.n_points,
-            "rois": {str(r): s.to_json() for r, s in sorted(info.stats.items())},
-            "significant": info.significant,
-            "ensemble": info.ensemble,
-            "demonstration": info.demonstration,
-            "class_names": list(info.class_names),
-            "ensemble_weights": {str(r): w for r, w in sorted(info.weights.items())},
-            "input": info.input_kind,
+        outputs={
+            "probabilities": {
+                "type": "probabilities",
+                "format": "classes",
+                "num_channels": rois,
+                "spatial_shape": [1],
+                "dtype": "float32",
+                "value_range": [0, 1],
+            }
         },
+        licence=LICENCE,
+        data_source=data_source,
+        data_licence=data_licence,
+        copyright="dicom-node",
+        blocks={
+            "fmri": {
+                "timing": {"length": info.timing.length, "tr_s": info.timing.tr_s},
+                "n_points": info.n_points,
+                "rois": {str(r): s.to_json() for r, s in sorted(info.stats.items())},
+                "significant": info.significant,
+                "ensemble": info.ensemble,
+                "demonstration": info.demonstration,
+                "class_names": list(info.class_names),
+                "ensemble_weights": {str(r): w for r, w in sorted(info.weights.items())},
+                "input": info.input_kind,
+            }
+        },
+    )
+    network_def = {
+        "_target_": MODEL_TARGET,
+        "rois": info.stored,
+        "input_size": info.n_points,
+        "hidden_size": hidden,
     }
-    inference = {
-        "network_def": {
-            "_target_": MODEL_TARGET,
-            "rois": info.stored,
-            "input_size": info.n_points,
-            "hidden_size": hidden,
-        },
-    }
-    (out / "configs" / "metadata.json").write_text(json.dumps(metadata, indent=1) + "\n", "utf-8")
-    (out / "configs" / "inference.json").write_text(json.dumps(inference, indent=1) + "\n", "utf-8")
-    torch.save(state, out / "models" / "model.pt")
-    (out / "SOURCE.md").write_text(f"# {name}\n\n{metadata['description']}\n", "utf-8")
+    return write_bundle(out, card, configs={"inference": {"network_def": network_def}}, weights=state)

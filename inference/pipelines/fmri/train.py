@@ -137,7 +137,8 @@ def write(
 ) -> None:
     import torch
 
-    from inference.pipelines.fmri.bundle_io import FmriBundleInfo, write_bundle
+    from inference.bundle import data_licence_in
+    from inference.pipelines.fmri.bundle_io import FmriBundleInfo, write_fmri_bundle
     from inference.pipelines.fmri.model import RoiLstmBank
 
     significant = [r for r in result.rois if result.test[r].significant]
@@ -163,4 +164,5 @@ def write(
         f"split and {len(result.ensemble)} selected inside the training split, alpha {args.alpha})."
     )
     state = {k: v.detach().clone().to(torch.float32) for k, v in bank.state_dict().items()}
-    write_bundle(args.out, state, info, args.hidden, description)
+    data = f"{args.data.name}: {n_subjects} subjects ({kind})"
+    write_fmri_bundle(args.out, state, info, args.hidden, description, data, data_licence_in(args.data))

@@ -33,7 +33,6 @@ from inference.pipelines.rds.images import read_image, read_mask, resize, to_wor
 PEDS = "peds_kermany_v7"
 ADULT = "adult_covid_v7"
 REDISTRIBUTABLE = ("CC BY 3.0", "CC BY 4.0")
-PARTS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,16 @@ from typing import Any
 
 import torch
 
-from inference.bundle import INFERENCE_CONFIGS, METADATA, WEIGHTS
-from inference.pipelines.rds.bundle_io import SHIPPED_BUNDLE
+from inference.bundle import (
+    LICENSE,
+    WRITER_KEYS,
+    BundleCard,
+    read_config,
+    read_metadata,
+    read_weights,
+    write_bundle,
+)
+from inference.pipelines.rds.bundle_io import SHIPPED_BUNDLE, TASK, tensor_specs
 
 TRAINED_ON = (
     "Real frontal chest radiographs with patient-right / patient-left lung masks (shared/data/cxr_lungs): "
@@ -41,24 +49,14 @@ LICENCE = (
 
 def install(checkpoint: Path, bundle: Path, scores: dict[str, Any], training: dict[str, Any]) -> None:
     saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    weights = torch.load(bundle / WEIGHTS, map_location="cpu", weights_only=True)
-    weights["model"] = {k: v.contiguous() for k, v in saved["state"].items()}
-    torch.save(weights, bundle / WEIGHTS)
-    config_path = bundle / INFERENCE_CONFIGS[0]
-    configs = json.loads(config_path.read_text("utf-8"))
+    weights = read_weights(bundle)
+    weights["model"] = saved["state"]
+    configs = read_config(bundle)
     configs["network_def"] = saved["config"]
-    config_path.write_text(json.dumps(configs, indent=2) + "\n", encoding="utf-8")
-    metadata_path = bundle / METADATA
-    metadata = json.loads(metadata_path.read_text("utf-8"))
+    metadata = read_metadata(bundle)
     size = int(training["size"])
-    metadata["rds"]["working_size"] = size
-    metadata["rds"]["rotation_margin"] = 1.5
-    for side in ("inputs", "outputs"):
-        for entry in metadata["network_data_format"][side].values():
-            if "spatial_shape" in entry:
-                entry["spatial_shape"] = [size, size]
     history = training.get("history", [])
-    metadata["lung_model"] = {
+    lung_model = {
         "demonstration": False,
         "research_use_only": True,
         "network": f"MONAI UNet, channels {training['channels']}, 1 residual unit, {size} x {size} grey",
@@ -80,20 +78,37 @@ def install(checkpoint: Path, bundle: Path, scores: dict[str, Any], training: di
         "test_scores": scores,
         "licence": LICENCE,
     }
-    metadata["classifier"] = {
+    classifier = {
         "demonstration": True,
         "site_trained": False,
         "trained_on": "synthetic neonatal chest phantoms (dicom-node phantom generator)",
     }
-    metadata["demonstration"] = True  # the classifier: no coded RDS finding from this bundle
-    metadata["version"] = "0.2.0-demo-classifier"
-    metadata["name"] = "RDS chest X-ray: real-data lung UNet, demonstration RDS classifier"
-    metadata["description"] = (
-        "Lung UNet trained on real paediatric and adult chest radiographs (research use only); RDS "
-        "classifier = DEMONSTRATION WEIGHTS trained only on synthetic phantoms: its probability is "
-        "reported as a demonstration note, never as a diagnosis. Train your own with `dicom-node train rds`."
+    kept = {key: value for key, value in metadata.items() if key not in WRITER_KEYS}
+    inputs, outputs = tensor_specs(size)
+    card = BundleCard(
+        name="RDS chest X-ray: real-data lung UNet, demonstration RDS classifier",
+        version="0.2.0-demo-classifier",
+        task=TASK,
+        description=(
+            "Lung UNet trained on real paediatric and adult chest radiographs (research use only); RDS "
+            "classifier = DEMONSTRATION WEIGHTS trained only on synthetic phantoms: its probability is "
+            "reported as a demonstration note, never as a diagnosis. Train your own with `dicom-node "
+            "train rds`."
+        ),
+        inputs=inputs,
+        outputs=outputs,
+        licence=(bundle / LICENSE).read_text("utf-8"),
+        data_source=f"lung UNet: {TRAINED_ON}; RDS classifier: {classifier['trained_on']}",
+        blocks={
+            **kept,
+            "demonstration": True,  # the classifier: no coded RDS finding from this bundle
+            "rds": {**metadata["rds"], "working_size": size, "rotation_margin": 1.5},
+            "lung_model": lung_model,
+            "classifier": classifier,
+        },
+        notes=["See ../SOURCE.md and the metadata's `lung_model` entry for data, split and test scores."],
     )
-    metadata_path.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+    write_bundle(bundle, card, configs={"inference": configs}, weights=weights)
 
 
 def main(argv: list[str] | None = None) -> int:

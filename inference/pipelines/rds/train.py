@@ -51,16 +51,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def shipped_lungs(size: int) -> tuple[tuple[Any, dict[str, Any]], dict[str, Any]]:
     """The shipped bundle's lung UNet with its config entry, and its ``lung_model`` provenance."""
-    import json
-
     from dicom_node.errors import InputError
-    from inference.bundle import INFERENCE_CONFIGS
+    from inference.bundle import read_config
     from inference.pipelines.rds.bundle_io import SHIPPED_BUNDLE, load_model
 
     model, metadata = load_model(None, "cpu")
     if model.settings.working_size != size:
         raise InputError(f"--size {size}: the shipped lung UNet works at {model.settings.working_size}")
-    config = json.loads((SHIPPED_BUNDLE / INFERENCE_CONFIGS[0]).read_text("utf-8"))["network_def"]
+    config = read_config(SHIPPED_BUNDLE)["network_def"]
     provenance = dict(metadata.get("lung_model") or {})
     provenance["source"] = "the dicom-node shipped rds bundle " + str(metadata.get("version", ""))
     return (model.unet, config), provenance
@@ -69,7 +67,8 @@ def shipped_lungs(size: int) -> tuple[tuple[Any, dict[str, Any]], dict[str, Any]
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from inference.pipelines.rds.bundle_io import write_bundle
+    from inference.bundle import data_licence_in
+    from inference.pipelines.rds.bundle_io import write_rds_bundle
     from inference.pipelines.rds.dataset import load_dataset
     from inference.pipelines.rds.model import RdsSettings
     from inference.pipelines.rds.training import TrainOptions, train
@@ -100,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     )
     trained = train(samples, options, print, lungs)
     info = {**trained.info, "data": args.data.name, "variant": args.variant}
-    write_bundle(
+    write_rds_bundle(
         args.out,
         trained.unet,
         trained.classifier,
@@ -109,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         info,
         args.demonstration,
         lung_model,
+        data_licence_in(args.data),
     )
     print(f"rds: bundle written to {args.out}")
     return 0

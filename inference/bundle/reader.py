@@ -1,4 +1,5 @@
-"""Load a MONAI bundle (configs/metadata.json, configs/inference.json, models/model.pt) once per process.
+"""The one bundle reader: load a MONAI bundle (configs/metadata.json, configs/inference.json,
+models/model.pt) once per process.
 
 A bundle's ``$`` expressions are code: bundles are loaded only from the paths in the node
 configuration (``pipelines.<name>.bundle``), never from received data. ``metadata.json`` is validated
@@ -7,6 +8,9 @@ configuration (``pipelines.<name>.bundle``), never from received data. ``metadat
 The network is built from the ``network_def`` entry of ``inference.json`` (``network`` as fallback),
 its weights read with ``torch.load(weights_only=True)``, moved to CUDA when present (else CPU) and put
 in eval mode. Inference is deterministic: fixed seeds, deterministic algorithms, no cuDNN autotuning.
+:meth:`Bundle.build` builds a second network of the same bundle (the RDS classifier);
+:func:`read_metadata`, :func:`read_config`, :func:`read_weights` and :func:`read_network` read one
+part of a bundle.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class Bundle:
     metadata: dict[str, Any]
     network: torch.nn.Module
     device: torch.device
+    config_path: Path
 
     @property
     def version(self) -> str:
@@ -65,6 +70,11 @@ class Bundle:
 
         with torch.inference_mode():
             return self.network(batch.to(self.device)).detach().cpu()
+
+    def build(self, key: str, weights_key: str) -> torch.nn.Module:
+        """Another network of the bundle: config entry ``key``, weights ``model.pt[weights_key]``."""
+        network = _instantiate(self.path, self.config_path, key, weights_key)
+        return network.to(self.device).eval()
 
 
 _cache: dict[tuple[str, str], Bundle] = {}
@@ -137,42 +147,78 @@ def _read_json(path: Path) -> dict[str, Any]:
     return value
 
 
-def _build(path: Path, device: torch.device, expect: Expectation | None) -> Bundle:
+def read_metadata(path: Path, expect: Expectation | None = None) -> dict[str, Any]:
+    """The bundle's ``configs/metadata.json``, validated (and checked against ``expect``)."""
+    metadata = _read_json(Path(path) / METADATA)
+    validate_metadata(Path(path), metadata, expect)
+    return metadata
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The bundle's ``configs/inference.json`` as plain JSON (nothing evaluated)."""
+    return _read_json(_config_path(Path(path)))
+
+
+def read_weights(path: Path) -> Any:
+    """The bundle's ``models/model.pt`` (a state dict, or a mapping of them), on the CPU."""
+    import torch
+
+    weights = Path(path) / WEIGHTS
+    if not weights.is_file():
+        raise InputError(f"{weights}: model weights are missing")
+    return torch.load(weights, map_location="cpu", weights_only=True)
+
+
+def read_network(path: Path, key: str | None = None, weights_key: str | None = None) -> torch.nn.Module:
+    """Build config entry ``key`` of the bundle at ``path`` with its weights, on the CPU, not cached."""
+    return _instantiate(Path(path), _config_path(Path(path)), key, weights_key)
+
+
+def _config_path(path: Path) -> Path:
+    found = next((path / c for c in INFERENCE_CONFIGS if (path / c).is_file()), None)
+    if found is None:
+        raise InputError(f"{path}: configs/inference.json is missing")
+    return found
+
+
+def _instantiate(path: Path, config_path: Path, key: str | None, weights_key: str | None) -> torch.nn.Module:
+    """Build config entry ``key`` (None: ``network_def`` or ``network``) and load its weights."""
     import torch
     from monai.bundle import ConfigParser
 
-    if not path.is_dir():
-        raise InputError(f"{path}: bundle folder not found")
-    metadata = _read_json(path / METADATA)
-    validate_metadata(path, metadata, expect)
-    config_path = next((path / c for c in INFERENCE_CONFIGS if (path / c).is_file()), None)
-    if config_path is None:
-        raise InputError(f"{path}: configs/inference.json is missing")
-    weights = path / WEIGHTS
-    if not weights.is_file():
-        raise InputError(f"{weights}: model weights are missing")
+    state = read_weights(path)
     parser = ConfigParser()
     parser.read_meta(str(path / METADATA))
     parser.read_config(str(config_path))
     parser["bundle_root"] = str(path)
-    key = next((k for k in NETWORK_KEYS if k in parser), None)
-    if key is None:
-        raise InputError(f"{config_path}: no 'network_def' (or 'network') entry")
-    make_deterministic()
+    key = key or next((k for k in NETWORK_KEYS if k in parser), None)
+    if key is None or key not in parser:
+        raise InputError(f"{config_path}: no {key or 'network_def'!r} entry")
     try:
         network = parser.get_parsed_content(key, instantiate=True)
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        if isinstance(state, Mapping) and "model" in state and isinstance(state["model"], Mapping):
-            state = state["model"]
+        wanted = weights_key or "model"
+        if isinstance(state, Mapping) and isinstance(state.get(wanted), Mapping):
+            state = state[wanted]
+        elif weights_key is not None:
+            raise InputError(f"{path / WEIGHTS}: no {weights_key!r} weights")
         network.load_state_dict(state)
     except InputError:
         raise
     except Exception as exc:
-        raise InputError(f"{path}: cannot build the network: {type(exc).__name__}: {exc}") from exc
+        raise InputError(f"{path}: cannot build {key!r}: {type(exc).__name__}: {exc}") from exc
     if not isinstance(network, torch.nn.Module):
-        raise InputError(f"{config_path}: '{key}' is not a torch.nn.Module")
-    network = network.to(device).eval()
-    return Bundle(path=path, metadata=metadata, network=network, device=device)
+        raise InputError(f"{config_path}: {key!r} is not a torch.nn.Module")
+    return network
+
+
+def _build(path: Path, device: torch.device, expect: Expectation | None) -> Bundle:
+    if not path.is_dir():
+        raise InputError(f"{path}: bundle folder not found")
+    metadata = read_metadata(path, expect)
+    config_path = _config_path(path)
+    make_deterministic()
+    network = _instantiate(path, config_path, None, None).to(device).eval()
+    return Bundle(path=path, metadata=metadata, network=network, device=device, config_path=config_path)
 
 
 def load_bundle(path: Path, device: str = "auto", expect: Expectation | None = None) -> Bundle:
