@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from inference.dicom_out.chart import fit_text
 from inference.pipeline import Trajectory
 
 MIN_AGE_SPAN = 4.0  # years shown at least (one point: two years either side)
@@ -50,19 +51,6 @@ Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 def font(size: int) -> Font:
     return ImageFont.load_default(size=size)
-
-
-def _ascii(text: str) -> str:
-    return text.encode("ascii", "replace").decode("ascii")
-
-
-def fit(draw: ImageDraw.ImageDraw, text: str, font: Font, width: float) -> str:
-    text = _ascii(text)
-    if draw.textlength(text, font=font) <= width:
-        return text
-    while text and draw.textlength(text + "..", font=font) > width:
-        text = text[:-1]
-    return text + ".."
 
 
 def centile_name(centile: float) -> str:
@@ -113,7 +101,7 @@ class Axes:
 
 def age_range(trajectory: Trajectory) -> tuple[float, float]:
     """The ages shown: the points' span plus a margin, at least MIN_AGE_SPAN years."""
-    ages = [p.age_years for p in trajectory.points] or [0.0]
+    ages = [p.age_years for p in trajectory.points if math.isfinite(p.age_years)] or [0.0]
     low, high = min(ages), max(ages)
     margin = max(0.5, AGE_MARGIN * (high - low))
     low, high = low - margin, high + margin
@@ -237,7 +225,7 @@ def _points(draw: ImageDraw.ImageDraw, axes: Axes, trajectory: Trajectory) -> No
     for i, (point, (x, y)) in enumerate(zip(points, xy, strict=True)):
         r = MARKER_RADIUS
         draw.ellipse([x - r, y - r, x + r, y + r], fill=MARKER)
-        label = fit(draw, point.label, small, (axes.right - axes.left) * 0.5)
+        label = fit_text(draw, point.label, small, (axes.right - axes.left) * 0.5)
         width = draw.textlength(label, font=small)
         # above a point that is higher than its neighbours on average (clear of the joining line)
         neighbours = [q.value for q in points[max(0, i - 1) : i + 2] if q is not point]
@@ -261,7 +249,7 @@ def chart(trajectory: Trajectory, width: int, height: int, shades: Shades | None
     axes = axes_for(trajectory, width, height)
     title = font(TITLE_FONT)
     unit = f" ({trajectory.unit})" if trajectory.unit else ""
-    name = fit(draw, trajectory.name + unit, title, (width - axes.left) * 0.6)
+    name = fit_text(draw, trajectory.name + unit, title, (width - axes.left) * 0.6)
     draw.text((axes.left, 2), name, INK, title)
     draw.rectangle([axes.left, axes.top, axes.right, axes.bottom], fill=PLOT_BACKGROUND)
     curves = curves_shown(trajectory, axes.ages)
@@ -271,6 +259,6 @@ def chart(trajectory: Trajectory, width: int, height: int, shades: Shades | None
     if not curves:
         note = "no norm centiles at these ages" if trajectory.centiles else "no norm centiles"
         left = axes.left + draw.textlength(name, font=title) + 10
-        draw.text((left, 5), fit(draw, note, font(SMALL_FONT), width - left - 4), DIM, font(SMALL_FONT))
+        draw.text((left, 5), fit_text(draw, note, font(SMALL_FONT), width - left - 4), DIM, font(SMALL_FONT))
     _points(draw, axes, trajectory)
     return image

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from inference.dicom_out import trajectory as tc
+from inference.dicom_out.chart import fit_text
 from inference.dicom_out.layout import BANNER_HEIGHT, HEAD, MARGIN, MAX_HEIGHT, MAX_WIDTH, TITLE_FONT, banners
 from inference.pipeline import Trajectory
 
@@ -113,7 +114,7 @@ def trajectory_pages(
         draw = ImageDraw.Draw(canvas)
         heading = title + (f" (page {number} of {len(pages)})" if len(pages) > 1 else "")
         font = tc.font(TITLE_FONT)
-        draw.text((MARGIN, top + MARGIN), tc.fit(draw, heading, font, MAX_WIDTH - 2 * MARGIN), HEAD, font)
+        draw.text((MARGIN, top + MARGIN), fit_text(draw, heading, font, MAX_WIDTH - 2 * MARGIN), HEAD, font)
         _legend(draw, MARGIN, top + MARGIN + TITLE_FONT + 8, trajectories, shades)
         for cell, trajectory in zip(cells, trajectories[done : done + len(cells)], strict=True):
             canvas.paste(tc.chart(trajectory, cell.width, cell.height, shades), (cell.left, cell.top))
