@@ -17,6 +17,7 @@ from inference.dicom_out.common import (
     DEMO,
     DEMO_NOTICE,
     DISCLAIMER,
+    PALETTE_RGB,
     OutputContext,
     equipment_kwargs,
     new_uid,
@@ -167,6 +168,12 @@ class SummaryImage(hd.sc.SCImage):
             self.Laterality = ""  # Type 2C, condition unknowable: present and empty (unknown)
 
 
+def region_colours(result: Result) -> dict[int, tuple[int, int, int]]:
+    """Each segment's colour on the SC overlays (and in the SEG), by label."""
+    segments = result.label_map.segments if result.label_map is not None else ()
+    return {s.label: PALETTE_RGB[i % len(PALETTE_RGB)] for i, s in enumerate(segments)}
+
+
 def write_sc(series: Series, result: Result, context: OutputContext) -> hd.sc.SCImage:
     """Build the Secondary Capture key image for ``result`` (the summary page)."""
     return write_sc_pages(series, result, context)[0]
@@ -184,7 +191,7 @@ def write_sc_pages(series: Series, result: Result, context: OutputContext) -> li
     demo = DEMO_NOTICE if context.algorithm.demonstration else None
     pages = [page(pictures(series, result), panel(result, context), DISCLAIMER, demo)]
     title = f"AI {context.pipeline}: trajectories against the norm's centiles" + (f" {DEMO}" if demo else "")
-    pages += trajectory_pages(result.trajectories, title, DISCLAIMER, demo)
+    pages += trajectory_pages(result.trajectories, title, DISCLAIMER, demo, region_colours(result))
     kwargs = equipment_kwargs(context, "SC", source)
     laterality = source.get("Laterality")
     images: list[hd.sc.SCImage] = []

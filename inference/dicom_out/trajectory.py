@@ -239,10 +239,17 @@ def _points(draw: ImageDraw.ImageDraw, axes: Axes, trajectory: Trajectory) -> No
         draw.text((tx, ty), label, INK, small)
 
 
-def chart(trajectory: Trajectory, width: int, height: int, shades: Shades | None = None) -> Image.Image:
+def chart(
+    trajectory: Trajectory,
+    width: int,
+    height: int,
+    shades: Shades | None = None,
+    colour: Colour | None = None,
+) -> Image.Image:
     """The chart of ``trajectory`` as a ``width`` x ``height`` RGB image (plot at :func:`axes_for`).
 
-    ``shades``: the band colours (default: :func:`band_colours` of the trajectory's own bands).
+    ``shades``: the band colours (default: :func:`band_colours` of the trajectory's own bands);
+    ``colour``: the region's colour in the SEG and the overlays, a square before the title.
     """
     image = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(image)
@@ -251,6 +258,8 @@ def chart(trajectory: Trajectory, width: int, height: int, shades: Shades | None
     unit = f" ({trajectory.unit})" if trajectory.unit else ""
     name = fit_text(draw, trajectory.name + unit, title, (width - axes.left) * 0.6)
     draw.text((axes.left, 2), name, INK, title)
+    if colour is not None:
+        draw.rectangle([axes.left - 17, 5, axes.left - 6, 16], fill=colour)
     draw.rectangle([axes.left, axes.top, axes.right, axes.bottom], fill=PLOT_BACKGROUND)
     curves = curves_shown(trajectory, axes.ages)
     _bands(draw, axes, curves, shades if shades is not None else band_colours(bands(list(curves))))

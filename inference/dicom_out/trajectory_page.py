@@ -9,7 +9,7 @@ notice on top for demonstration weights, the disclaimer burned in at the bottom)
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,9 +98,16 @@ def _legend(
 
 
 def trajectory_pages(
-    trajectories: Sequence[Trajectory], title: str, disclaimer: str, demo: str | None
+    trajectories: Sequence[Trajectory],
+    title: str,
+    disclaimer: str,
+    demo: str | None,
+    colours: Mapping[int, tc.Colour] | None = None,
 ) -> list[np.ndarray]:
-    """The pages (RGB uint8, MAX_WIDTH wide, at most MAX_HEIGHT high); none without trajectories."""
+    """The pages (RGB uint8, MAX_WIDTH wide, at most MAX_HEIGHT high); none without trajectories.
+
+    ``colours``: a region label's colour (as in the SEG), drawn before the title of its chart.
+    """
     if not trajectories:
         return []
     shades = tc.band_colours(tc.bands([float(c) for t in trajectories for c in t.centiles]))
@@ -117,7 +124,8 @@ def trajectory_pages(
         draw.text((MARGIN, top + MARGIN), fit_text(draw, heading, font, MAX_WIDTH - 2 * MARGIN), HEAD, font)
         _legend(draw, MARGIN, top + MARGIN + TITLE_FONT + 8, trajectories, shades)
         for cell, trajectory in zip(cells, trajectories[done : done + len(cells)], strict=True):
-            canvas.paste(tc.chart(trajectory, cell.width, cell.height, shades), (cell.left, cell.top))
+            colour = (colours or {}).get(trajectory.region) if trajectory.region is not None else None
+            canvas.paste(tc.chart(trajectory, cell.width, cell.height, shades, colour), (cell.left, cell.top))
         done += len(cells)
         banners(canvas, disclaimer, demo)
         images.append(np.asarray(canvas, dtype=np.uint8))

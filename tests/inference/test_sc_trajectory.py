@@ -23,7 +23,7 @@ from inference.dicom_out import new_context, write_outputs
 from inference.dicom_out import trajectory as tc
 from inference.dicom_out.layout import BANNER_HEIGHT, DEMO_RED, MAX_HEIGHT, MAX_WIDTH
 from inference.dicom_out.sc import summary_lines
-from inference.dicom_out.trajectory_page import COLUMNS, Cell, grid, rows_per_page
+from inference.dicom_out.trajectory_page import COLUMNS, Cell, grid, rows_per_page, trajectory_pages
 from inference.pipeline import (
     AlgorithmInfo,
     Measurement,
@@ -254,3 +254,17 @@ def test_odd_trajectories_still_draw_a_chart() -> None:
         finite = [p for p in trajectory.points if np.isfinite(p.value)]
         count = ndimage.label(_colour(pixels, tc.MARKER))[1]
         assert count == len(finite), trajectory.name
+
+
+def test_a_region_chart_carries_its_segment_colour() -> None:
+    colour = (60, 180, 75)  # a PALETTE_RGB entry: the SEG's and the overlays' colour of label 7
+    trajectories = [
+        Trajectory("Hippocampus L", "mL", [TrajectoryPoint(70.0, 3.0, "a")], _centiles(), region=7),
+        Trajectory("Whole brain", "mL", [TrajectoryPoint(70.0, 1100.0, "a")], _centiles()),
+    ]
+    (page,) = trajectory_pages(trajectories, "AI atrophy", "NOT FOR DIAGNOSTIC USE", None, {7: colour})
+    coloured, plain = (
+        page[cell.top : cell.top + tc.TOP, cell.left : cell.left + tc.LEFT] for cell in grid(2, demo=False)[0]
+    )
+    assert _colour(coloured, colour).sum() >= 100  # a square of 12 x 12 pixels left of the title
+    assert not _colour(plain, colour).any()
