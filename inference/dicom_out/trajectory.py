@@ -22,7 +22,7 @@ from inference.dicom_out.chart import fit_text
 from inference.pipeline import Trajectory
 
 MIN_AGE_SPAN = 4.0  # years shown at least (one point: two years either side)
-AGE_MARGIN = 0.15  # of the points' age span, either side (at least half a year)
+AGE_MARGIN = 0.15  # of the points' age span, either side (half a year to two years)
 VALUE_MARGIN = 0.15  # of the value span, above and below (room for the point labels)
 SAMPLES = 160  # points per drawn curve
 TITLE_FONT = 15
@@ -103,7 +103,7 @@ def age_range(trajectory: Trajectory) -> tuple[float, float]:
     """The ages shown: the points' span plus a margin, at least MIN_AGE_SPAN years."""
     ages = [p.age_years for p in trajectory.points if math.isfinite(p.age_years)] or [0.0]
     low, high = min(ages), max(ages)
-    margin = max(0.5, AGE_MARGIN * (high - low))
+    margin = min(max(0.5, AGE_MARGIN * (high - low)), 2.0)
     low, high = low - margin, high + margin
     if high - low < MIN_AGE_SPAN:
         centre = (low + high) / 2
@@ -256,12 +256,13 @@ def chart(
     axes = axes_for(trajectory, width, height)
     title = font(TITLE_FONT)
     unit = f" ({trajectory.unit})" if trajectory.unit else ""
-    name = fit_text(draw, trajectory.name + unit, title, (width - axes.left) * 0.6)
+    curves = curves_shown(trajectory, axes.ages)
+    room = width - axes.left - 4 if curves else (width - axes.left) * 0.6  # else a note follows
+    name = fit_text(draw, trajectory.name + unit, title, room)
     draw.text((axes.left, 2), name, INK, title)
     if colour is not None:
         draw.rectangle([axes.left - 17, 5, axes.left - 6, 16], fill=colour)
     draw.rectangle([axes.left, axes.top, axes.right, axes.bottom], fill=PLOT_BACKGROUND)
-    curves = curves_shown(trajectory, axes.ages)
     _bands(draw, axes, curves, shades if shades is not None else band_colours(bands(list(curves))))
     _grid(draw, axes)
     _curves(draw, axes, curves)

@@ -1,8 +1,9 @@
 """The SC's trajectory pages: one chart per region in a grid, a title, a legend and the banners.
 
-Up to :data:`COLUMNS` charts a row; a page holds as many rows as fit at :data:`MIN_CHART_HEIGHT`
-(three on a full page), further regions go to further pages. Every page is :data:`~layout.MAX_WIDTH`
-wide and at most :data:`~layout.MAX_HEIGHT` high, with the same banners as the summary page (red DEMO
+:data:`COLUMNS` charts a row, or :data:`MAX_COLUMNS` when that keeps every region on one page (the
+atrophy pipeline's ten regions); a page holds as many rows as fit at :data:`MIN_CHART_HEIGHT` (three
+on a full page), further regions go to further pages. Every page is :data:`~layout.MAX_WIDTH` wide
+and at most :data:`~layout.MAX_HEIGHT` high, with the same banners as the summary page (red DEMO
 notice on top for demonstration weights, the disclaimer burned in at the bottom).
 """
 
@@ -21,6 +22,7 @@ from inference.dicom_out.layout import BANNER_HEIGHT, HEAD, MARGIN, MAX_HEIGHT, 
 from inference.pipeline import Trajectory
 
 COLUMNS = 3
+MAX_COLUMNS = 4
 GAP = 10
 CHART_HEIGHT = 300  # preferred
 MIN_CHART_HEIGHT = 250
@@ -47,19 +49,25 @@ def rows_per_page(demo: bool) -> int:
     return max(1, (_room(demo) + GAP) // (MIN_CHART_HEIGHT + GAP))
 
 
+def columns(count: int, demo: bool) -> int:
+    """COLUMNS, or MAX_COLUMNS when COLUMNS would need a second page and MAX_COLUMNS would not."""
+    return COLUMNS if count <= COLUMNS * rows_per_page(demo) else MAX_COLUMNS
+
+
 def grid(count: int, demo: bool) -> list[list[Cell]]:
     """The cells of ``count`` charts, page by page, left to right and top to bottom."""
-    width = (MAX_WIDTH - 2 * MARGIN - (COLUMNS - 1) * GAP) // COLUMNS
-    per_page = rows_per_page(demo) * COLUMNS
+    across = columns(count, demo)
+    width = (MAX_WIDTH - 2 * MARGIN - (across - 1) * GAP) // across
+    per_page = rows_per_page(demo) * across
     top = (BANNER_HEIGHT if demo else 0) + HEADER_HEIGHT
     pages = []
     for start in range(0, count, per_page):
         n = min(per_page, count - start)
-        rows = math.ceil(n / COLUMNS)
+        rows = math.ceil(n / across)
         height = min(CHART_HEIGHT, (_room(demo) - (rows - 1) * GAP) // rows)
         cells = []
         for i in range(n):
-            row, column = divmod(i, COLUMNS)
+            row, column = divmod(i, across)
             cells.append(Cell(MARGIN + column * (width + GAP), top + row * (height + GAP), width, height))
         pages.append(cells)
     return pages

@@ -23,7 +23,14 @@ from inference.dicom_out import new_context, write_outputs
 from inference.dicom_out import trajectory as tc
 from inference.dicom_out.layout import BANNER_HEIGHT, DEMO_RED, MAX_HEIGHT, MAX_WIDTH
 from inference.dicom_out.sc import summary_lines
-from inference.dicom_out.trajectory_page import COLUMNS, Cell, grid, rows_per_page, trajectory_pages
+from inference.dicom_out.trajectory_page import (
+    COLUMNS,
+    MAX_COLUMNS,
+    Cell,
+    grid,
+    rows_per_page,
+    trajectory_pages,
+)
 from inference.pipeline import (
     AlgorithmInfo,
     Measurement,
@@ -208,8 +215,16 @@ def test_one_point_ages_outside_the_norm_and_no_norm_render_sanely(t1: Series) -
     assert one.ages[1] - one.ages[0] >= tc.MIN_AGE_SPAN
 
 
+def test_the_atrophy_pipelines_ten_regions_fit_on_one_page() -> None:
+    rows = rows_per_page(demo=True)
+    assert rows == 3  # on a full page, at the minimum chart height
+    assert [len(cells) for cells in grid(COLUMNS * rows, demo=True)] == [COLUMNS * rows]
+    (ten,) = grid(10, demo=True)  # more than COLUMNS a row allow: MAX_COLUMNS a row, still one page
+    assert len({c.left for c in ten}) == MAX_COLUMNS and len({c.top for c in ten}) == rows
+
+
 def test_many_regions_wrap_into_rows_and_further_pages(t1: Series, tmp_path: Path) -> None:
-    per_page = rows_per_page(demo=True) * COLUMNS
+    per_page = rows_per_page(demo=True) * MAX_COLUMNS
     count = per_page + 2
     trajectories = [_trajectory(f"Region {i}", _shifted(0.05 * i)) for i in range(count)]
     summary, *pages = _outputs(t1, trajectories)
