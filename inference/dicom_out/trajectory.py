@@ -216,27 +216,54 @@ def _curve_labels(draw: ImageDraw.ImageDraw, axes: Axes, curves: Mapping[float, 
         draw.text((x + 3, y - shift), centile_name(centile), colour, small)
 
 
+Box = tuple[float, float, float, float]  # left, top, right, bottom
+
+
+def _overlaps(box: Box, others: Sequence[Box]) -> bool:
+    return any(box[0] < o[2] and o[0] < box[2] and box[1] < o[3] and o[1] < box[3] for o in others)
+
+
+def _label_box(axes: Axes, x: float, y: float, width: float, below: bool, level: int) -> Box | None:
+    """Where a label of ``width`` pixels goes above or below the point at (x, y); None off the plot."""
+    r, height = MARKER_RADIUS, SMALL_FONT + 2
+    top = y + r + 2 + level * height if below else y - r - 2 - height - level * height
+    left = min(max(x - width / 2, axes.left + 2), axes.right - 2 - width)
+    if top < axes.top or top + height > axes.bottom:
+        return None
+    return left, top, left + width, top + height
+
+
 def _points(draw: ImageDraw.ImageDraw, axes: Axes, trajectory: Trajectory) -> None:
+    """Markers joined by a line, each labelled clear of the other labels and markers.
+
+    A label goes above a point higher than its neighbours on average (clear of the joining line),
+    else below; on a clash, the other side, then one or two lines further out; a label with no room
+    left (scans crowded within months) is left out rather than drawn over another.
+    """
     small = font(SMALL_FONT)
     points = [p for p in trajectory.points if math.isfinite(p.value) and math.isfinite(p.age_years)]
     xy = [(axes.x(p.age_years), axes.y(p.value)) for p in points]
     if len(xy) > 1:
         draw.line(xy, fill=JOIN, width=3)
+    r = MARKER_RADIUS
+    taken: list[Box] = [(x - r - 1, y - r - 1, x + r + 1, y + r + 1) for x, y in xy]
+    labels = []
     for i, (point, (x, y)) in enumerate(zip(points, xy, strict=True)):
-        r = MARKER_RADIUS
-        draw.ellipse([x - r, y - r, x + r, y + r], fill=MARKER)
         label = fit_text(draw, point.label, small, (axes.right - axes.left) * 0.5)
         width = draw.textlength(label, font=small)
-        # above a point that is higher than its neighbours on average (clear of the joining line)
         neighbours = [q.value for q in points[max(0, i - 1) : i + 2] if q is not point]
         below = bool(neighbours) and point.value < sum(neighbours) / len(neighbours)
-        if y - r - 16 < axes.top:
-            below = True
-        elif y + r + 16 > axes.bottom:
-            below = False
-        ty = y + r + 2 if below else y - r - 15
-        tx = min(max(x - width / 2, axes.left + 2), axes.right - 2 - width)
-        draw.text((tx, ty), label, INK, small)
+        boxes = [
+            _label_box(axes, x, y, width, side, level) for level in (0, 1, 2) for side in (below, not below)
+        ]
+        box = next((b for b in boxes if b is not None and not _overlaps(b, taken)), None)
+        if box is not None:
+            taken.append(box)
+            labels.append((box, label))
+    for x, y in xy:
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=MARKER)
+    for box, label in labels:
+        draw.text((box[0], box[1] - 1), label, INK, small)
 
 
 def chart(

@@ -283,3 +283,13 @@ def test_a_region_chart_carries_its_segment_colour() -> None:
     )
     assert _colour(coloured, colour).sum() >= 100  # a square of 12 x 12 pixels left of the title
     assert not _colour(plain, colour).any()
+
+
+def test_crowded_scans_keep_every_marker_whole() -> None:
+    crowded = [(70.0 + 0.4 * i, 3.3 - 0.02 * i, f"2020-0{i + 1}-01") for i in range(5)]
+    trajectory = _trajectory("Crowded", crowded)
+    pixels = np.asarray(tc.chart(trajectory, 300, 280))
+    labels, count = ndimage.label(_colour(pixels, tc.MARKER))
+    assert count == len(crowded)
+    whole = math.pi * tc.MARKER_RADIUS**2
+    assert all(size >= 0.9 * whole for size in ndimage.sum_labels(labels > 0, labels, range(1, count + 1)))
