@@ -1,7 +1,7 @@
 """DICOM writers for pipeline results (highdicom only; objects are complete at construction).
 
 :func:`write_outputs` turns one :class:`~inference.pipeline.Result` into the datasets to send, in the
-order SEG (when the result has a non-empty label map), SR, SC.
+order SEG (when the result has a non-empty label map), SR, SC (one instance per SC page).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pydicom.sr.coding import Code
 
 from inference.dicom_out.common import OutputContext, new_context
 from inference.dicom_out.sanitize import clean_series
-from inference.dicom_out.sc import write_sc
+from inference.dicom_out.sc import write_sc, write_sc_pages
 from inference.dicom_out.seg import has_patient_geometry, is_single_projection, write_seg
 from inference.dicom_out.sr import write_sr
 from inference.pipeline import AlgorithmInfo, Result, Series
@@ -23,6 +23,7 @@ __all__ = [
     "result_codes",
     "write_outputs",
     "write_sc",
+    "write_sc_pages",
     "write_seg",
     "write_sr",
 ]
@@ -63,5 +64,5 @@ def write_outputs(
         seg = write_seg(series, result.label_map, context)
         outputs.append(seg)
     outputs.append(write_sr(series, result, context, seg))
-    outputs.append(write_sc(series, result, context))
+    outputs.extend(write_sc_pages(series, result, context))
     return outputs

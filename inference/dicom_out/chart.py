@@ -41,8 +41,8 @@ def _ascii(text: str) -> str:
     return text.encode("ascii", "replace").decode("ascii")
 
 
-def _fit(
-    draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int
+def fit_text(
+    draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: float
 ) -> str:
     """``text`` shortened with '..' until it fits ``width`` pixels."""
     text = _ascii(text)
@@ -69,7 +69,8 @@ def bar_chart(
     image = Image.new("RGB", (WIDTH, height), BACKGROUND)
     draw = ImageDraw.Draw(image)
     for i, line in enumerate(title):
-        draw.text((MARGIN, MARGIN + i * LINE_HEIGHT), _fit(draw, line, font, WIDTH - 2 * MARGIN), INK, font)
+        y = MARGIN + i * LINE_HEIGHT
+        draw.text((MARGIN, y), fit_text(draw, line, font, WIDTH - 2 * MARGIN), INK, font)
     x0 = MARGIN + LABEL_WIDTH
     span = WIDTH - x0 - VALUE_WIDTH - MARGIN
 
@@ -94,9 +95,9 @@ def bar_chart(
         )
         if bar.probability > 0:
             draw.rectangle([x0, y, x_of(bar.probability) - 1, y + BAR_HEIGHT - 1], fill=colour)
-        draw.text((MARGIN, y - 1), _fit(draw, bar.label, font, LABEL_WIDTH - 8), INK, font)
+        draw.text((MARGIN, y - 1), fit_text(draw, bar.label, font, LABEL_WIDTH - 8), INK, font)
         draw.text((WIDTH - MARGIN - VALUE_WIDTH + 6, y - 1), f"{bar.probability:.2f}", INK, font)
     for i, line in enumerate(footer):
         y = plot_bottom + 8 + LINE_HEIGHT + i * LINE_HEIGHT
-        draw.text((MARGIN, y), _fit(draw, line, font, WIDTH - 2 * MARGIN), INK, font)
+        draw.text((MARGIN, y), fit_text(draw, line, font, WIDTH - 2 * MARGIN), INK, font)
     return np.asarray(image, dtype=np.uint8)

@@ -170,6 +170,14 @@ def page(pictures: Sequence[np.ndarray], panel: Panel, disclaimer: str, demo: st
         else:
             draw.text((x, y), text, fill=colour, font=_font(FONT))
         y += LINE
+    banners(canvas, disclaimer, demo)
+    return np.asarray(canvas, dtype=np.uint8)
+
+
+def banners(canvas: Image.Image, disclaimer: str, demo: str | None) -> None:
+    """Every SC page's banners: the red DEMO notice across the top (when given), the disclaimer below."""
+    draw = ImageDraw.Draw(canvas)
+    height = canvas.height
     if demo:
         draw.rectangle([0, 0, canvas.width, BANNER_HEIGHT - 1], fill=DEMO_RED)
         draw.text(
@@ -185,4 +193,3 @@ def page(pictures: Sequence[np.ndarray], panel: Panel, disclaimer: str, demo: st
         HEAD,
         _font(FONT),
     )
-    return np.asarray(canvas, dtype=np.uint8)

@@ -17,13 +17,16 @@ from inference.dicom_out.common import (
     DEMO,
     DEMO_NOTICE,
     DISCLAIMER,
+    PALETTE_RGB,
     OutputContext,
     equipment_kwargs,
+    new_uid,
     software_versions,
 )
 from inference.dicom_out.layout import Panel, Row, page
 from inference.dicom_out.render import key_frame, overlay
 from inference.dicom_out.sanitize import clean_series
+from inference.dicom_out.trajectory_page import trajectory_pages
 from inference.dicom_out.views import orthogonal_views
 from inference.pipeline import Result, Series
 
@@ -88,6 +91,8 @@ def panel(result: Result, context: OutputContext) -> Panel:
     notes = [
         f"{names.get(n.region, n.region)}: {n.text}" if n.region is not None else n.text for n in result.notes
     ]
+    if result.trajectories:
+        summary.append(f"Trajectories ({len(result.trajectories)} regions): next image(s) of this series")
     return Panel(
         title=f"AI {context.pipeline}" + (f" {DEMO}" if demo else ""),
         model=f"{context.algorithm.name} {context.algorithm.version}",
@@ -163,25 +168,49 @@ class SummaryImage(hd.sc.SCImage):
             self.Laterality = ""  # Type 2C, condition unknowable: present and empty (unknown)
 
 
+def region_colours(result: Result) -> dict[int, tuple[int, int, int]]:
+    """Each segment's colour on the SC overlays (and in the SEG), by label."""
+    segments = result.label_map.segments if result.label_map is not None else ()
+    return {s.label: PALETTE_RGB[i % len(PALETTE_RGB)] for i, s in enumerate(segments)}
+
+
 def write_sc(series: Series, result: Result, context: OutputContext) -> hd.sc.SCImage:
-    """Build the Secondary Capture key image for ``result``."""
+    """Build the Secondary Capture key image for ``result`` (the summary page)."""
+    return write_sc_pages(series, result, context)[0]
+
+
+def write_sc_pages(series: Series, result: Result, context: OutputContext) -> list[hd.sc.SCImage]:
+    """The SC series: the summary page, then (when the result has trajectories) the chart pages.
+
+    Every page is one single-frame SC instance of the same series (instance numbers 1, 2, ...): OHIF
+    shows them as one stack. Each carries the banners (DEMO notice, disclaimer).
+    """
     series = clean_series(series)
     index = key_frame(series, result)
     source = series.datasets[series.frames[index].dataset_index]
     demo = DEMO_NOTICE if context.algorithm.demonstration else None
-    pixels = page(pictures(series, result), panel(result, context), DISCLAIMER, demo)
+    pages = [page(pictures(series, result), panel(result, context), DISCLAIMER, demo)]
+    title = f"AI {context.pipeline}: trajectories against the norm's centiles" + (f" {DEMO}" if demo else "")
+    pages += trajectory_pages(result.trajectories, title, DISCLAIMER, demo, region_colours(result))
     kwargs = equipment_kwargs(context, "SC", source)
     laterality = source.get("Laterality")
-    return SummaryImage.from_ref_dataset(
-        ref_dataset=source,
-        pixel_array=pixels,
-        photometric_interpretation=hd.PhotometricInterpretationValues.RGB,
-        bits_allocated=8,
-        coordinate_system=hd.CoordinateSystemNames.PATIENT,
-        patient_orientation=patient_orientation(source),
-        software_versions=software_versions(context.algorithm),
-        laterality=laterality if laterality in ("R", "L") else None,
-        body_part_examined=source.get("BodyPartExamined") or None,
-        image_laterality=source.get("ImageLaterality") or None,
-        **kwargs,
-    )
+    images: list[hd.sc.SCImage] = []
+    for number, pixels in enumerate(pages, start=1):
+        if number > 1:
+            kwargs = {**kwargs, "sop_instance_uid": new_uid(), "instance_number": number}
+        images.append(
+            SummaryImage.from_ref_dataset(
+                ref_dataset=source,
+                pixel_array=pixels,
+                photometric_interpretation=hd.PhotometricInterpretationValues.RGB,
+                bits_allocated=8,
+                coordinate_system=hd.CoordinateSystemNames.PATIENT,
+                patient_orientation=patient_orientation(source),
+                software_versions=software_versions(context.algorithm),
+                laterality=laterality if laterality in ("R", "L") else None,
+                body_part_examined=source.get("BodyPartExamined") or None,
+                image_laterality=source.get("ImageLaterality") or None,
+                **kwargs,
+            )
+        )
+    return images
