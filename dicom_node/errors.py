@@ -7,10 +7,14 @@
     │   └── StorageFullError   free space is below the floor (C-STORE status 0xA700)
     ├── InvalidDatasetError    the received bytes are not a parseable dataset (status 0xC000-range)
     ├── PipelineError          a pipeline failed or timed out (the job fails with this reason)
+    ├── NotFoundError          an operator named a job (or series) the ledger does not hold (HTTP 404)
+    ├── JobStateConflict       the job is in a state the operator's action does not apply to (HTTP 409)
+    ├── TicketError            a job's ticket in the ledger is not a valid ticket (the job fails)
     └── DeliveryError          a destination refused or failed a C-STORE (retried with back-off)
         └── AssociationRejectedError   the destination would not associate
 
-Callers map each class to a DICOM status or an exit code; nothing else escapes a handler.
+Callers map each class to a DICOM status, an HTTP status or an exit code, each interface in one place
+(the receiver, ``dicom_node.web.app``, ``dicom_node.cli.main``); nothing else escapes a handler.
 """
 
 from __future__ import annotations
@@ -42,6 +46,22 @@ class InvalidDatasetError(DicomNodeError):
 
 class PipelineError(DicomNodeError):
     """A pipeline raised, produced nothing usable, or exceeded its timeout."""
+
+
+class NotFoundError(DicomNodeError):
+    """A job or series named by id is not in the ledger. ``what`` is ``"<kind> <id>"``."""
+
+    def __init__(self, kind: str, key: object) -> None:
+        self.what = f"{kind} {key}"
+        super().__init__(f"{self.what}: no such {kind}")
+
+
+class JobStateConflict(DicomNodeError):
+    """The job is in a state the action (retry, discard) does not apply to; the message says which."""
+
+
+class TicketError(DicomNodeError):
+    """A job ticket read from the ledger is not valid JSON or lacks what a job needs."""
 
 
 class DeliveryError(DicomNodeError):
