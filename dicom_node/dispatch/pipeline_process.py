@@ -49,7 +49,7 @@ def _write_outputs(datasets: list[Any], output_dir: Path) -> list[PipelineOutput
                 path=path,
                 sop_class_uid=str(ds.SOPClassUID),
                 sop_instance_uid=str(ds.SOPInstanceUID),
-                series_instance_uid=str(ds.SeriesInstanceUID),
+                series_instance_uid=str(ds.get("SeriesInstanceUID", "") or ""),
                 modality=str(ds.get("Modality", "") or ""),
             )
         )

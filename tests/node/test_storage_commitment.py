@@ -13,6 +13,7 @@ from pydicom import dcmread
 
 from dicom_node.cli import main
 from dicom_node.dispatch.pipeline_process import PipelineProcess
+from dicom_node.ledger import JobRecord
 from dicom_node.node import Node
 from dicom_node.web import create_app
 from tests.support.dcmtk import storescu
@@ -104,7 +105,7 @@ def test_object_deleted_before_the_request_is_reported_failed_and_sent_again(
     owner = "test-owner"
 
     def step(expected: str) -> None:
-        found: list[Any] = []
+        found: list[JobRecord] = []
 
         def claimed() -> bool:
             job = node.ledger.claim_job(owner, 60)
@@ -113,7 +114,7 @@ def test_object_deleted_before_the_request_is_reported_failed_and_sent_again(
             return job is not None
 
         wait_for(claimed, timeout=30, what=f"the job due ({expected})")
-        assert found[0]["state"] == expected
+        assert found[0].state == expected
         runner.process(found[0], owner, pipelines)
 
     def states() -> list[tuple[str, str | None]]:
