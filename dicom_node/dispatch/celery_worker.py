@@ -70,7 +70,7 @@ def release_worker_state(**_: Any) -> None:
     if _state is not None and _state.pid == os.getpid():
         _state.pipelines.kill()
         _state.leases.stop()
-        _state.ledger.engine.dispose()
+        _state.ledger.close()
     _state = None
 
 
