@@ -21,13 +21,10 @@ from pathlib import Path
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from dicom_node.errors import MultipartError
 from dicom_node.storage import temp_path
 
 MAX_PREAMBLE = 64 * 1024
-
-
-class MultipartError(ValueError):
-    """The body is not a well-formed multipart body (HTTP 400)."""
 
 
 @dataclass

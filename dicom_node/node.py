@@ -9,8 +9,7 @@ them. Celery is imported only then.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydicom import dcmread
 
@@ -18,7 +17,7 @@ from dicom_node.config import Config
 from dicom_node.dispatch.executor import AnonymizerHooks, Executor, holder_alive, owner_prefix
 from dicom_node.errors import ConfigError
 from dicom_node.ingest import Ingestor
-from dicom_node.ledger import Ledger, open_ledger
+from dicom_node.ledger import JobTicket, Ledger, NewJob, SeriesRecord, open_ledger
 from dicom_node.logsetup import get_logger
 from dicom_node.network.commitment import CommitmentReports
 from dicom_node.network.receiver import Receiver
@@ -53,23 +52,23 @@ def check_pipelines(config: Config) -> None:
         check_params(name, settings.params)
 
 
-def job_ticket(config: Config, series: Mapping[Any, Any], rule: Rule, reason: str) -> dict[str, Any]:
+def job_ticket(config: Config, series: SeriesRecord, rule: Rule, reason: str) -> JobTicket:
     """A snapshot of why and how a job runs (what an administrator reads to understand it)."""
-    return {
-        "series_instance_uid": series["series_instance_uid"],
-        "study_instance_uid": series["study_instance_uid"],
-        "revision": series["revision"],
-        "rule": rule.config.model_dump(mode="json"),
-        "reason": reason,
-        "pipeline": rule.config.pipeline,
-        "anonymize": rule.config.anonymize,
-        "deidentify": rule.config.deidentify,
-        "send_to": list(rule.config.send_to),
-        "destinations": {
+    return JobTicket(
+        series_instance_uid=series.series_instance_uid,
+        study_instance_uid=series.study_instance_uid,
+        revision=series.revision,
+        rule=rule.config.model_dump(mode="json"),
+        reason=reason,
+        pipeline=rule.config.pipeline,
+        anonymize=rule.config.anonymize,
+        deidentify=rule.config.deidentify,
+        send_to=list(rule.config.send_to),
+        destinations={
             name: config.destinations[name].model_dump(mode="json", exclude={"tls"})
             for name in rule.config.send_to
         },
-    }
+    )
 
 
 class Node:
@@ -171,27 +170,27 @@ class Node:
     def route_complete_series(self) -> int:
         routed = 0
         for series in self.ledger.complete_unrouted():
-            bound = log.bind(series_uid=series["series_instance_uid"], revision=series["revision"])
+            bound = log.bind(series_uid=series.series_instance_uid, revision=series.revision)
             try:
-                header = dcmread(self.storage.absolute(series["sample_path"]), stop_before_pixels=True)
+                header = dcmread(self.storage.absolute(series.sample_path), stop_before_pixels=True)
             except Exception as exc:
                 bound.error("route_unreadable_sample", error=str(exc))
-                self.ledger.route_series(series["id"], [], f"not routed: sample instance unreadable ({exc})")
+                self.ledger.route_series(series.id, [], f"not routed: sample instance unreadable ({exc})")
                 continue
             decisions = evaluate(self.rules, header)
             jobs = [
-                {
-                    "rule_name": d.rule.name,
-                    "action": d.rule.action,
-                    "pipeline": d.rule.config.pipeline,
-                    "ticket": job_ticket(self.config, series, d.rule, d.reason),
-                }
+                NewJob(
+                    rule_name=d.rule.name,
+                    action=d.rule.action,
+                    pipeline=d.rule.config.pipeline,
+                    ticket=job_ticket(self.config, series, d.rule, d.reason),
+                )
                 for d in decisions
                 if d.fired
             ]
             fired = [d.rule.name for d in decisions if d.fired]
             summary = f"rules fired: {', '.join(fired)}" if fired else "no rule matched"
-            created = self.ledger.route_series(series["id"], jobs, summary)
-            bound.info("series_routed", rules=fired, jobs=created, instances=series["instance_count"])
+            created = self.ledger.route_series(series.id, jobs, summary)
+            bound.info("series_routed", rules=fired, jobs=created, instances=series.instance_count)
             routed += 1
         return routed

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from dicom_node.cli.common import add_config_argument, load
-from dicom_node.errors import InputError
 from dicom_node.ledger import open_ledger
 
 HELP = "re-queue a failed job"
@@ -19,11 +18,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     config = load(args, log=False)
     ledger = open_ledger(config.storage.database_url)
-    try:
-        state = ledger.retry_job(args.job_id)
-    except KeyError:
-        raise InputError(f"job {args.job_id}: no such job") from None
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
+    state = ledger.retry_job(args.job_id)  # NotFoundError, JobStateConflict: one line, exit 2 (cli.main)
     print(f"job {args.job_id} re-queued ({state})")
     return 0

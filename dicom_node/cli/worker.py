@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def default_queues(config: Config) -> list[str]:
-    from dicom_node.dispatch.job_claims import FORWARD_QUEUE
+    from dicom_node.dispatch.queues import FORWARD_QUEUE
 
     names = set(config.pipelines) | {rule.pipeline for rule in config.rules if rule.pipeline}
     return [*sorted(names), FORWARD_QUEUE]

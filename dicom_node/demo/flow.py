@@ -93,14 +93,14 @@ def run_demo(workdir: Path, timeout_s: float = 300, real_data: Path | None = Non
         counts = node.ledger.counts()
         print(f"      instances received: {counts['instances']}, series revisions: {counts['series']}")
         for job in reversed(node.ledger.list_jobs()):
-            line = f"      job {job['id']}: {job['rule_name']:16} {job['action']:9} -> {job['state']}"
-            print(line + (f" ({job['error']})" if job["error"] else ""))
+            line = f"      job {job.id}: {job.rule_name:16} {job.action:9} -> {job.state}"
+            print(line + (f" ({job.error})" if job.error else ""))
         print("      the demo PACS holds:")
         for (modality, description, patient), n in sorted(pacs.inventory().items()):
             print(f"        {n:3d} x {modality:3} {description:24} patient {patient}")
         ok = (
             not failed
-            and all(j["state"] in ("delivered", "discarded") for j in node.ledger.list_jobs())
+            and all(j.state in ("delivered", "discarded") for j in node.ledger.list_jobs())
             and not node.ledger.open_work()
         )
         print(f"demo {'finished: every job delivered' if ok else 'FAILED: see ' + str(workdir / 'node.log')}")

@@ -19,7 +19,7 @@ from typing import Any
 from celery import Celery
 
 from dicom_node.config import Config
-from dicom_node.dispatch.job_claims import FORWARD_QUEUE
+from dicom_node.dispatch.queues import FORWARD_QUEUE
 
 TASK_NAME = "dicom_node.run_job"
 

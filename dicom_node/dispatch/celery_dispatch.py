@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from dicom_node.config import Config
 from dicom_node.dispatch.celery_app import TASK_NAME, create_celery
-from dicom_node.dispatch.job_claims import due_jobs
+from dicom_node.dispatch.queues import queue_for
 from dicom_node.ledger import Ledger
 from dicom_node.logsetup import get_logger
 
@@ -32,21 +32,22 @@ class CeleryDispatcher:
     def enqueue_due(self) -> int:
         """Send messages for due jobs not sent recently in the same state; return how many were sent."""
         now = self.clock()
-        due = due_jobs(self.ledger)
+        due = self.ledger.due_jobs()
         sent = 0
         for job in due:
             key = (job.state, job.next_attempt_at)
             previous = self._sent.get(job.id)
             if previous is not None and previous[0] == key and now - previous[1] < self.requeue_after_s:
                 continue
+            queue = queue_for(job.action, job.pipeline)
             try:
-                self.app.send_task(TASK_NAME, args=[job.id], queue=job.queue)
+                self.app.send_task(TASK_NAME, args=[job.id], queue=queue)
             except Exception as exc:  # broker down: the next pass tries again (the URL is never logged)
-                log.error("enqueue_failed", job_id=job.id, queue=job.queue, error=type(exc).__name__)
+                log.error("enqueue_failed", job_id=job.id, queue=queue, error=type(exc).__name__)
                 break
             self._sent[job.id] = (key, now)
             sent += 1
-            log.info("job_enqueued", job_id=job.id, queue=job.queue, state=job.state)
+            log.info("job_enqueued", job_id=job.id, queue=queue, state=job.state)
         due_ids = {job.id for job in due}
         for job_id in [j for j in self._sent if j not in due_ids]:
             del self._sent[job_id]

@@ -5,7 +5,7 @@ Each Celery worker process (prefork pool) builds, on its first task, one ledger 
 process, so each model is loaded once per worker process and stays loaded (the child also isolates the
 worker from a pipeline that crashes or overruns its timeout, as with the local backend).
 
-The task claims the named job (:func:`claim_job_by_id`), runs one step under a renewed lease, and — when
+The task claims the named job (``Ledger.claim_job_by_id``), runs one step under a renewed lease, and — when
 producing left deliveries due — claims it again to send them at once. Whatever the message, the ledger
 decides whether there is work; an object a destination accepted is never sent again.
 """
@@ -22,7 +22,6 @@ from celery.signals import worker_process_shutdown
 
 from dicom_node.config import Config
 from dicom_node.dispatch.celery_app import TASK_NAME, create_celery
-from dicom_node.dispatch.job_claims import claim_job_by_id
 from dicom_node.dispatch.job_runner import JobRunner
 from dicom_node.dispatch.leases import LeaseKeeper
 from dicom_node.dispatch.pipeline_process import PipelineProcess
@@ -71,7 +70,7 @@ def release_worker_state(**_: Any) -> None:
     if _state is not None and _state.pid == os.getpid():
         _state.pipelines.kill()
         _state.leases.stop()
-        _state.ledger.engine.dispose()
+        _state.ledger.close()
     _state = None
 
 
@@ -80,7 +79,7 @@ def run_job(config: Config, job_id: int, owner: str) -> str:
     state = worker_state(config)
     steps = 0
     for _ in range(MAX_STEPS):
-        job = claim_job_by_id(state.ledger, job_id, owner, config.execution.lease_s)
+        job = state.ledger.claim_job_by_id(job_id, owner, config.execution.lease_s)
         if job is None:
             break
         with state.leases.hold(job_id, owner):
@@ -89,7 +88,7 @@ def run_job(config: Config, job_id: int, owner: str) -> str:
     if steps == 0:
         return "nothing to do (claimed elsewhere, finished, or not due yet)"
     current = state.ledger.get_job(job_id)
-    return f"{steps} step(s); now {current['state'] if current else 'gone'}"
+    return f"{steps} step(s); now {current.state if current else 'gone'}"
 
 
 def create_worker_app(config: Config) -> Celery:

@@ -20,7 +20,7 @@ from pydicom.uid import generate_uid
 
 from dicom_node.config import Config, DestinationConfig
 from dicom_node.errors import DeliveryError
-from dicom_node.ledger import Ledger
+from dicom_node.ledger import DeliveryRecord, Ledger
 from dicom_node.network.commitment import CommitmentReports, request_commitment
 
 
@@ -59,7 +59,7 @@ class Commitments:
         self.reports = CommitmentReports(ledger)
 
     def destinations(self, job_id: int) -> dict[str, DestinationConfig]:
-        names = {str(row["destination"]) for row in self.ledger.deliveries(job_id)}
+        names = {row.destination for row in self.ledger.deliveries(job_id)}
         found = {}
         for name in sorted(names):
             destination = self.config.destinations.get(name)
@@ -76,23 +76,19 @@ class Commitments:
                     f"{name}: no storage commitment report within {destination.commitment_timeout_s:g} s"
                 )
             rows = self.ledger.deliveries(job_id)
-            mine = [r for r in rows if r["destination"] == name]
-            if any(
-                r["state"] == "pending" and r["attempts"] >= self.config.dispatch.max_attempts for r in mine
-            ):
+            mine = [r for r in rows if r.destination == name]
+            if any(r.state == "pending" and r.attempts >= self.config.dispatch.max_attempts for r in mine):
                 result.exhausted.append(name)
                 continue
             ask = self.ledger.to_commit(job_id, name, round_started)
             if ask:
                 self._request(job_id, name, destination, ask, result, bound)
-            asked = {int(r["id"]) for r in ask}
+            asked = {r.id for r in ask}
             result.unrequested += sum(
-                1
-                for r in mine
-                if r["state"] == "delivered" and r["commitment"] is None and int(r["id"]) not in asked
+                1 for r in mine if r.state == "delivered" and r.commitment is None and r.id not in asked
             )
-            after = [r for r in self.ledger.deliveries(job_id) if r["destination"] == name]
-            result.unsent += sum(1 for r in after if r["state"] == "pending")  # a report came back already
+            after = [r for r in self.ledger.deliveries(job_id) if r.destination == name]
+            result.unsent += sum(1 for r in after if r.state == "pending")  # a report came back already
             awaiting = self.ledger.awaiting_commitment(job_id, name)
             if awaiting:
                 timeouts.append(destination.commitment_timeout_s)
@@ -105,19 +101,19 @@ class Commitments:
         job_id: int,
         name: str,
         destination: DestinationConfig,
-        rows: list[Any],
+        rows: list[DeliveryRecord],
         result: CommitmentRound,
         bound: Any,
     ) -> None:
         transaction = str(generate_uid())
-        self.ledger.commitment_requested([int(r["id"]) for r in rows], transaction)
+        self.ledger.commitment_requested([r.id for r in rows], transaction)
         started = time.monotonic()
         try:
             request_commitment(
                 destination,
                 self.config.node.ae_title,
                 transaction,
-                [(str(r["sop_class_uid"]), str(r["sop_instance_uid"])) for r in rows],
+                [(r.sop_class_uid, r.sop_instance_uid) for r in rows],
                 self.reports,
             )
         except DeliveryError as exc:

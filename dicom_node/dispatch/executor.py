@@ -97,7 +97,7 @@ class Executor:
                     self._wake.wait(0.5)
                     self._wake.clear()
                     continue
-                with self.leases.hold(job["id"], owner):
+                with self.leases.hold(job.id, owner):
                     self.runner.process_safely(job, owner, pipelines)
         finally:
             pipelines.kill()

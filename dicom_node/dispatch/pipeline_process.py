@@ -1,6 +1,8 @@
 """Pipelines run in a child process: a crash or a hang there never takes the node down.
 
-The child stays alive between jobs, so the pipeline registry's model cache keeps each model loaded once
+The child writes each output atomically and answers with what it wrote (:class:`PipelineOutput`: path,
+SOP Class, SOP Instance and Series Instance UIDs, modality), so the parent never opens the files to learn
+them. The child stays alive between jobs, so the pipeline registry's model cache keeps each model loaded once
 per worker process. A job that exceeds its timeout gets the child killed (and a fresh one next time); a
 child that dies mid-job (segfault, OOM kill) fails that job with the reason, and other jobs go on.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 import io
 import multiprocessing as mp
 import traceback
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -18,20 +21,51 @@ from dicom_node.errors import PipelineError
 from dicom_node.parent_watch import exit_with_parent
 
 
-def _write_outputs(datasets: list[Any], output_dir: Path) -> list[str]:
+@dataclass(frozen=True)
+class PipelineOutput:
+    """One object the pipeline child wrote, as the child reports it."""
+
+    path: Path
+    sop_class_uid: str
+    sop_instance_uid: str
+    series_instance_uid: str
+    modality: str
+
+
+def _write_outputs(datasets: list[Any], output_dir: Path) -> list[PipelineOutput]:
     from pydicom import dcmwrite
 
     from dicom_node.storage import write_file_atomic
 
     output_dir.mkdir(parents=True, exist_ok=True)
-    names: list[str] = []
+    written: list[PipelineOutput] = []
     for ds in datasets:
         buffer = io.BytesIO()
         dcmwrite(buffer, ds, enforce_file_format=True)
-        name = f"{ds.SOPInstanceUID}.dcm"
-        write_file_atomic(output_dir / name, buffer.getvalue())
-        names.append(name)
-    return names
+        path = output_dir / f"{ds.SOPInstanceUID}.dcm"
+        write_file_atomic(path, buffer.getvalue())
+        written.append(
+            PipelineOutput(
+                path=path,
+                sop_class_uid=str(ds.SOPClassUID),
+                sop_instance_uid=str(ds.SOPInstanceUID),
+                series_instance_uid=str(ds.get("SeriesInstanceUID", "") or ""),
+                modality=str(ds.get("Modality", "") or ""),
+            )
+        )
+    return written
+
+
+def _received(name: str, payload: Any, output_dir: Path) -> list[PipelineOutput]:
+    """The child's list of outputs, checked: each is an existing file in ``output_dir``."""
+    if not isinstance(payload, list) or not all(isinstance(o, PipelineOutput) for o in payload):
+        raise PipelineError(f"pipeline {name!r} answered with something other than its list of outputs")
+    for output in payload:
+        if output.path.parent != output_dir or not output.path.is_file():
+            raise PipelineError(
+                f"pipeline {name!r} reported an output that is not in its folder: {output.path.name}"
+            )
+    return list(payload)
 
 
 def _child_main(conn: Connection) -> None:  # pragma: no cover - runs in the child process
@@ -78,7 +112,8 @@ class PipelineProcess:
 
     def run(
         self, name: str, input_dir: Path, output_dir: Path, settings: dict[str, Any], timeout_s: float
-    ) -> list[Path]:
+    ) -> list[PipelineOutput]:
+        """Run pipeline ``name`` on ``input_dir``; its outputs, written into ``output_dir``."""
         conn = self._ensure()
         conn.send((name, str(input_dir), str(output_dir), settings))
         if not conn.poll(timeout_s):
@@ -92,7 +127,7 @@ class PipelineProcess:
             raise PipelineError(f"pipeline {name!r} process died (exit code {code})") from None
         if status != "ok":
             raise PipelineError(f"pipeline {name!r} failed: {payload}")
-        return [output_dir / n for n in payload]
+        return _received(name, payload, output_dir)
 
     def kill(self) -> None:
         if self._process is not None and self._process.is_alive():

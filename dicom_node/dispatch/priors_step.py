@@ -8,14 +8,13 @@ job). An archive that cannot be asked or refuses the retrieve fails this job onl
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pydicom import dcmread
 
 from dicom_node.config import Config
 from dicom_node.config_query import PriorsConfig
 from dicom_node.errors import PipelineError
-from dicom_node.ledger import Ledger
+from dicom_node.ledger import JobTicket, Ledger
 from dicom_node.query import QueryError, query_retrieve
 from dicom_node.query.priors import Prior, fetch_priors
 from dicom_node.routing.conditions import parse_condition
@@ -29,15 +28,14 @@ def link_priors(
     ledger: Ledger,
     storage: Storage,
     job_id: int,
-    ticket: dict[str, Any],
+    ticket: JobTicket,
     files: list[Path],
     context_dir: Path,
 ) -> list[Prior]:
-    rule = ticket.get("rule") or {}
-    if not rule.get("priors") or not files:
+    if ticket.priors is None or not files:
         return []
-    settings = PriorsConfig.model_validate(rule["priors"])
-    condition = parse_condition(settings.match if settings.match is not None else rule.get("match") or {})
+    settings = PriorsConfig.model_validate(ticket.priors)
+    condition = parse_condition(settings.match if settings.match is not None else ticket.rule_match)
     destination = config.destinations.get(settings.archive)
     if destination is None:
         raise PipelineError(f"priors: archive {settings.archive!r} is no longer configured")

@@ -31,10 +31,8 @@ from pydicom.uid import (
     SegmentationStorage,
     XAXRFGrayscaleSoftcopyPresentationStateStorage,
 )
-from sqlalchemy import select
 
 from dicom_node.ledger import Ledger
-from dicom_node.ledger import schema as t
 from dicom_node.logsetup import get_logger
 from dicom_node.storage import Storage
 from inference.study_context import STUDY_CONTEXT_DIR
@@ -77,37 +75,6 @@ def referenced_series_and_images(ds: Dataset) -> tuple[set[str], set[str]]:
     return series, images
 
 
-def _study_of(ledger: Ledger, series_instance_uid: str) -> str | None:
-    query = select(t.instances.c.study_instance_uid).where(
-        t.instances.c.series_instance_uid == series_instance_uid
-    )
-    with ledger.engine.connect() as conn:
-        value = conn.execute(query.limit(1)).scalar()
-    return None if value is None else str(value)
-
-
-def _candidates(
-    ledger: Ledger, series_instance_uid: str, study_instance_uid: str
-) -> tuple[list[str], set[str]]:
-    """Relative paths of the study's PR / SEG instances in other series, and this series' SOP UIDs."""
-    others = (
-        select(t.instances.c.path)
-        .where(
-            t.instances.c.study_instance_uid == study_instance_uid,
-            t.instances.c.series_instance_uid != series_instance_uid,
-            t.instances.c.sop_class_uid.in_(sorted(CONTEXT_SOP_CLASSES)),
-        )
-        .order_by(t.instances.c.id)
-    )
-    own = select(t.instances.c.sop_instance_uid).where(
-        t.instances.c.series_instance_uid == series_instance_uid
-    )
-    with ledger.engine.connect() as conn:
-        paths = [str(p) for p in conn.execute(others).scalars()]
-        uids = {str(u) for u in conn.execute(own).scalars()}
-    return paths, uids
-
-
 def collect_study_context(
     ledger: Ledger,
     storage: Storage,
@@ -123,10 +90,11 @@ def collect_study_context(
     """
     if dest_dir.exists():
         shutil.rmtree(dest_dir)
-    study = study_instance_uid or _study_of(ledger, series_instance_uid)
+    study = study_instance_uid or ledger.study_of_series(series_instance_uid)
     if not study:
         return []
-    paths, own_images = _candidates(ledger, series_instance_uid, study)
+    paths = ledger.study_objects_of_classes(study, CONTEXT_SOP_CLASSES, except_series=series_instance_uid)
+    own_images = ledger.series_sop_instance_uids(series_instance_uid)
     collected: list[Path] = []
     for relative in paths:
         source = storage.absolute(relative)

@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from dicom_node.ledger.database import create_ledger_engine, migrate
 from dicom_node.ledger.ledger import DeliverySpec, IngestResult, InstanceRecord, Ledger
+from dicom_node.ledger.records import (
+    DeliveryRecord,
+    DueJob,
+    EventRecord,
+    JobListing,
+    JobRecord,
+    NewJob,
+    SeriesRecord,
+    StoredInstance,
+    StudyDecision,
+)
+from dicom_node.ledger.ticket import JobTicket, StudySeriesRef
 
 
 def open_ledger(url: str, late_instances: str = "reprocess") -> Ledger:
@@ -13,4 +25,21 @@ def open_ledger(url: str, late_instances: str = "reprocess") -> Ledger:
     return Ledger(engine, late_instances=late_instances)
 
 
-__all__ = ["DeliverySpec", "IngestResult", "InstanceRecord", "Ledger", "open_ledger"]
+__all__ = [
+    "DeliveryRecord",
+    "DeliverySpec",
+    "DueJob",
+    "EventRecord",
+    "IngestResult",
+    "InstanceRecord",
+    "JobListing",
+    "JobRecord",
+    "JobTicket",
+    "Ledger",
+    "NewJob",
+    "SeriesRecord",
+    "StoredInstance",
+    "StudyDecision",
+    "StudySeriesRef",
+    "open_ledger",
+]

@@ -15,6 +15,10 @@ class LedgerBase:
         self.engine = engine
         self.late_instances = late_instances
 
+    def close(self) -> None:
+        """Close the connections of this process's pool (a worker process that ends)."""
+        self.engine.dispose()
+
     # -- events ---------------------------------------------------------------------------------
     @staticmethod
     def _event(

@@ -14,31 +14,26 @@ import time
 from collections.abc import Sequence
 
 from sqlalchemy import Connection, and_, func, select, update
-from sqlalchemy.engine import RowMapping
 
 from dicom_node.ledger import schema as t
 from dicom_node.ledger.base import LedgerBase
+from dicom_node.ledger.records import DeliveryRecord
 
 d = t.deliveries
 
 
 class CommitmentLedger(LedgerBase):
-    def to_commit(self, job_id: int, destination: str, sent_before: float) -> list[RowMapping]:
+    def to_commit(self, job_id: int, destination: str, sent_before: float) -> list[DeliveryRecord]:
         """Sent (before ``sent_before``), not yet asked about: what the next request names."""
+        query = select(d).where(
+            d.c.job_id == job_id,
+            d.c.destination == destination,
+            d.c.state == "delivered",
+            d.c.commitment.is_(None),
+            d.c.delivered_at < sent_before,
+        )
         with self.engine.connect() as conn:
-            return list(
-                conn.execute(
-                    select(d).where(
-                        d.c.job_id == job_id,
-                        d.c.destination == destination,
-                        d.c.state == "delivered",
-                        d.c.commitment.is_(None),
-                        d.c.delivered_at < sent_before,
-                    )
-                )
-                .mappings()
-                .all()
-            )
+            return [DeliveryRecord.from_row(row) for row in conn.execute(query).mappings()]
 
     def commitment_requested(self, delivery_ids: Sequence[int], transaction_uid: str) -> None:
         with self.engine.begin() as conn:

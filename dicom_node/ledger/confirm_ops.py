@@ -7,34 +7,31 @@ import time
 from collections.abc import Sequence
 
 from sqlalchemy import Connection, func, select, update
-from sqlalchemy.engine import RowMapping
 
 from dicom_node.ledger import schema as t
 from dicom_node.ledger.base import LedgerBase
+from dicom_node.ledger.records import SeriesRecord
 from dicom_node.ledger.retry import in_transaction
 
 
 class ConfirmLedger(LedgerBase):
-    def series_to_confirm(self, calling_aes: Sequence[str], quiet_s: float, now: float) -> list[RowMapping]:
+    def series_to_confirm(self, calling_aes: Sequence[str], quiet_s: float, now: float) -> list[SeriesRecord]:
         """Receiving series from ``calling_aes`` quiet for ``quiet_s`` whose next query is due."""
         if not calling_aes:
             return []
         s = t.series.c
-        with self.engine.connect() as conn:
-            return list(
-                conn.execute(
-                    select(t.series)
-                    .where(
-                        s.state == "receiving",
-                        s.calling_ae.in_(list(calling_aes)),
-                        s.last_received_at <= now - quiet_s,
-                        (s.next_query_at.is_(None)) | (s.next_query_at <= now),
-                    )
-                    .order_by(s.id)
-                )
-                .mappings()
-                .all()
+        query = (
+            select(t.series)
+            .where(
+                s.state == "receiving",
+                s.calling_ae.in_(list(calling_aes)),
+                s.last_received_at <= now - quiet_s,
+                (s.next_query_at.is_(None)) | (s.next_query_at <= now),
             )
+            .order_by(s.id)
+        )
+        with self.engine.connect() as conn:
+            return [SeriesRecord.from_row(row) for row in conn.execute(query).mappings()]
 
     def record_completion_query(
         self, series_id: int, archive_count: int | None, next_query_at: float, message: str | None

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, and_, insert, select, update
-from sqlalchemy.engine import RowMapping
 
+from dicom_node.errors import JobStateConflict, NotFoundError
 from dicom_node.ledger import schema as t
 from dicom_node.ledger.base import LedgerBase
+from dicom_node.ledger.records import DeliveryRecord, EventRecord, JobListing, JobRecord
 from dicom_node.ledger.retry import in_transaction
 
 TERMINAL_STATES = ("delivered", "failed", "discarded")
@@ -32,9 +33,7 @@ class DeliverySpec:
 
 class JobLedger(LedgerBase):
     # -- jobs -----------------------------------------------------------------------------------
-    def claim_job(
-        self, owner: str, lease_s: float, actions: Sequence[str] | None = None
-    ) -> RowMapping | None:
+    def claim_job(self, owner: str, lease_s: float, actions: Sequence[str] | None = None) -> JobRecord | None:
         """Lease the next due job (queued → running, produced → sending); None when nothing is due."""
         now = time.time()
         with self.engine.begin() as conn:
@@ -57,8 +56,13 @@ class JobLedger(LedgerBase):
                 ).rowcount
                 if claimed:
                     self._event(conn, "state", f"{state} → {new_state} ({owner})", job_id=job_id)
-                    return conn.execute(select(t.jobs).where(t.jobs.c.id == job_id)).mappings().first()
+                    return self._job(conn, job_id)
         return None
+
+    @staticmethod
+    def _job(conn: Connection, job_id: int) -> JobRecord | None:
+        row = conn.execute(select(t.jobs).where(t.jobs.c.id == job_id)).mappings().first()
+        return None if row is None else JobRecord.from_row(row)
 
     def renew_lease(self, job_id: int, owner: str, lease_s: float) -> bool:
         with self.engine.begin() as conn:
@@ -233,11 +237,11 @@ class JobLedger(LedgerBase):
     def retry_job(self, job_id: int) -> str:
         """Re-queue a failed job: resend what is undelivered, or run it again if it produced nothing."""
         with self.engine.begin() as conn:
-            job = conn.execute(select(t.jobs).where(t.jobs.c.id == job_id)).mappings().first()
+            job = self._job(conn, job_id)
             if job is None:
-                raise KeyError(job_id)
-            if job["state"] != "failed":
-                raise ValueError(f"job {job_id} is {job['state']}, only failed jobs can be retried")
+                raise NotFoundError("job", job_id)
+            if job.state != "failed":
+                raise JobStateConflict(f"job {job_id} is {job.state}, only failed jobs can be retried")
             has_outputs = conn.execute(
                 select(t.deliveries.c.id).where(t.deliveries.c.job_id == job_id)
             ).first()
@@ -251,14 +255,14 @@ class JobLedger(LedgerBase):
         with self.engine.begin() as conn:
             state = conn.execute(select(t.jobs.c.state).where(t.jobs.c.id == job_id)).scalar_one_or_none()
             if state is None:
-                raise KeyError(job_id)
+                raise NotFoundError("job", job_id)
             changed = (
                 self._set_job(conn, job_id, None, state="discarded", lease_owner=None, lease_expires_at=None)
                 if state in DISCARDABLE_STATES
                 else False
             )
             if not changed:
-                raise ValueError(
+                raise JobStateConflict(
                     f"job {job_id} is {state}; only {', '.join(DISCARDABLE_STATES)} jobs can be discarded"
                 )
             self._event(
@@ -266,11 +270,11 @@ class JobLedger(LedgerBase):
             )
             return "discarded"
 
-    def get_job(self, job_id: int) -> RowMapping | None:
+    def get_job(self, job_id: int) -> JobRecord | None:
         with self.engine.connect() as conn:
-            return conn.execute(select(t.jobs).where(t.jobs.c.id == job_id)).mappings().first()
+            return self._job(conn, job_id)
 
-    def list_jobs(self, state: str | None = None, limit: int = 100) -> list[RowMapping]:
+    def list_jobs(self, state: str | None = None, limit: int = 100) -> list[JobListing]:
         query = (
             select(
                 t.jobs,
@@ -286,38 +290,27 @@ class JobLedger(LedgerBase):
         if state:
             query = query.where(t.jobs.c.state == state)
         with self.engine.connect() as conn:
-            return list(conn.execute(query).mappings().all())
+            return [JobListing.from_row(row) for row in conn.execute(query).mappings()]
 
-    def job_events(self, job_id: int) -> list[RowMapping]:
+    def job_events(self, job_id: int) -> list[EventRecord]:
+        query = select(t.events).where(t.events.c.job_id == job_id).order_by(t.events.c.id)
         with self.engine.connect() as conn:
-            return list(
-                conn.execute(select(t.events).where(t.events.c.job_id == job_id).order_by(t.events.c.id))
-                .mappings()
-                .all()
-            )
+            return [EventRecord.from_row(row) for row in conn.execute(query).mappings()]
 
     # -- deliveries -----------------------------------------------------------------------------
-    def pending_deliveries(self, job_id: int) -> list[RowMapping]:
+    def pending_deliveries(self, job_id: int) -> list[DeliveryRecord]:
+        query = (
+            select(t.deliveries)
+            .where(t.deliveries.c.job_id == job_id, t.deliveries.c.state == "pending")
+            .order_by(t.deliveries.c.destination, t.deliveries.c.id)
+        )
         with self.engine.connect() as conn:
-            return list(
-                conn.execute(
-                    select(t.deliveries)
-                    .where(t.deliveries.c.job_id == job_id, t.deliveries.c.state == "pending")
-                    .order_by(t.deliveries.c.destination, t.deliveries.c.id)
-                )
-                .mappings()
-                .all()
-            )
+            return [DeliveryRecord.from_row(row) for row in conn.execute(query).mappings()]
 
-    def deliveries(self, job_id: int) -> list[RowMapping]:
+    def deliveries(self, job_id: int) -> list[DeliveryRecord]:
+        query = select(t.deliveries).where(t.deliveries.c.job_id == job_id).order_by(t.deliveries.c.id)
         with self.engine.connect() as conn:
-            return list(
-                conn.execute(
-                    select(t.deliveries).where(t.deliveries.c.job_id == job_id).order_by(t.deliveries.c.id)
-                )
-                .mappings()
-                .all()
-            )
+            return [DeliveryRecord.from_row(row) for row in conn.execute(query).mappings()]
 
     def delivery_result(self, delivery_id: int, status: int | None, error: str | None) -> None:
         """Record one C-STORE outcome: success statuses mark the object delivered (never sent again)."""

@@ -1,7 +1,8 @@
 """The ledger: every state change of instances, series revisions, jobs and deliveries.
 
 Each public method is one transaction. The operations are grouped by what they act on
-(:mod:`.series_ops`, :mod:`.job_ops`); :class:`Ledger` is all of them over one engine.
+(:mod:`.series_ops`, :mod:`.job_ops`, ...); :class:`Ledger` is all of them over one engine. What they
+read comes back as typed records (:mod:`.records`), the job ticket as :class:`~.ticket.JobTicket`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from dicom_node.ledger import schema as t
+from dicom_node.ledger.claim_ops import ClaimLedger
 from dicom_node.ledger.commitment_ops import CommitmentLedger
 from dicom_node.ledger.confirm_ops import ConfirmLedger
 from dicom_node.ledger.job_ops import DISCARDABLE_STATES, TERMINAL_STATES, DeliverySpec, JobLedger
@@ -25,7 +27,7 @@ __all__ = [
 ]
 
 
-class Ledger(SeriesLedger, JobLedger, CommitmentLedger, ConfirmLedger, StudyLedger):
+class Ledger(SeriesLedger, JobLedger, ClaimLedger, CommitmentLedger, ConfirmLedger, StudyLedger):
     def open_work(self) -> int:
         """Jobs not yet in a terminal state plus series not yet routed (0 = idle)."""
         with self.engine.connect() as conn:

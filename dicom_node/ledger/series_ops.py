@@ -10,17 +10,16 @@ transaction again (:mod:`.retry`).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
-from sqlalchemy.engine import RowMapping
 
 from dicom_node.ledger import schema as t
 from dicom_node.ledger.base import LedgerBase
+from dicom_node.ledger.records import NewJob, SeriesRecord, StoredInstance
 from dicom_node.ledger.retry import in_transaction
 
 # The statements of the ingest path, built once: each instance runs five of them, and building and
@@ -133,7 +132,7 @@ class SeriesLedger(LedgerBase):
     def _record_one(
         self, conn: Connection, rec: InstanceRecord, now: float, new_instances: _NewInstances
     ) -> IngestResult:
-        current = conn.execute(_CURRENT_REVISION, {"p_uid": rec.series_instance_uid}).mappings().first()
+        current = conn.execute(_CURRENT_REVISION, {"p_uid": rec.series_instance_uid}).first()
         if rec.sop_instance_uid in new_instances:  # sent twice in one batch: the first must be visible
             new_instances.flush(conn)
         # Read after the series lock: an instance another receiver recorded meanwhile is seen here.
@@ -143,8 +142,8 @@ class SeriesLedger(LedgerBase):
             revision = 1
             series_id = self._open_revision(conn, rec, revision, now, frames=rec.frames)
             counted = True
-        elif current["state"] == "receiving":
-            revision, series_id = current["revision"], current["id"]
+        elif current.state == "receiving":
+            revision, series_id = current.revision, current.id
             counted = existing is None or existing.revision != revision
             params = {
                 "p_id": series_id,
@@ -152,13 +151,13 @@ class SeriesLedger(LedgerBase):
                 "p_count": 1 if counted else 0,
                 "p_frames": rec.frames if counted else 0,
             }
-            if rec.expected_frames and not current["expected_frames"]:
+            if rec.expected_frames and not current.expected_frames:
                 conn.execute(_UPDATE_RECEIVING_EXPECTED, {**params, "p_expected": rec.expected_frames})
             else:
                 conn.execute(_UPDATE_RECEIVING, params)
         elif self.late_instances == "ignore":
             late = True
-            revision, series_id, counted = current["revision"], current["id"], False
+            revision, series_id, counted = current.revision, current.id, False
             self._event(
                 conn,
                 "late-ignored",
@@ -167,7 +166,7 @@ class SeriesLedger(LedgerBase):
             )
         else:
             late = True
-            revision = current["revision"] + 1
+            revision = current.revision + 1
             new_instances.flush(conn)  # the sum below counts every instance recorded so far
             prior_frames = conn.execute(
                 select(func.coalesce(func.sum(t.instances.c.frames), 0)).where(
@@ -290,35 +289,30 @@ class SeriesLedger(LedgerBase):
 
         return in_transaction(self.engine, complete)
 
-    def complete_unrouted(self) -> list[RowMapping]:
+    def complete_unrouted(self) -> list[SeriesRecord]:
+        query = select(t.series).where(t.series.c.state == "complete").order_by(t.series.c.id)
         with self.engine.connect() as conn:
-            return list(
-                conn.execute(select(t.series).where(t.series.c.state == "complete").order_by(t.series.c.id))
-                .mappings()
-                .all()
-            )
+            return [SeriesRecord.from_row(row) for row in conn.execute(query).mappings()]
 
-    def get_series(self, series_id: int) -> RowMapping | None:
+    def get_series(self, series_id: int) -> SeriesRecord | None:
         with self.engine.connect() as conn:
-            return conn.execute(select(t.series).where(t.series.c.id == series_id)).mappings().first()
+            row = conn.execute(select(t.series).where(t.series.c.id == series_id)).mappings().first()
+        return None if row is None else SeriesRecord.from_row(row)
 
-    def series_files(self, series_instance_uid: str, revision: int) -> list[RowMapping]:
+    def series_files(self, series_instance_uid: str, revision: int) -> list[StoredInstance]:
         """All instances of a series up to and including ``revision`` (a revision is the whole series)."""
-        with self.engine.connect() as conn:
-            return list(
-                conn.execute(
-                    select(t.instances)
-                    .where(
-                        t.instances.c.series_instance_uid == series_instance_uid,
-                        t.instances.c.revision <= revision,
-                    )
-                    .order_by(t.instances.c.id)
-                )
-                .mappings()
-                .all()
+        query = (
+            select(t.instances)
+            .where(
+                t.instances.c.series_instance_uid == series_instance_uid,
+                t.instances.c.revision <= revision,
             )
+            .order_by(t.instances.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [StoredInstance.from_row(row) for row in conn.execute(query).mappings()]
 
-    def route_series(self, series_id: int, jobs: Iterable[dict[str, Any]], summary: str) -> list[int]:
+    def route_series(self, series_id: int, jobs: Iterable[NewJob], summary: str) -> list[int]:
         """Create the jobs of a complete series and mark it routed, atomically (at most once)."""
         now = time.time()
         created: list[int] = []
@@ -331,17 +325,17 @@ class SeriesLedger(LedgerBase):
             if not claimed:
                 return created
             for job in jobs:
-                state = "discarded" if job["action"] == "discard" else "queued"
+                state = "discarded" if job.action == "discard" else "queued"
                 result = conn.execute(
                     insert(t.jobs).values(
                         series_id=series_id,
-                        rule_name=job["rule_name"],
-                        action=job["action"],
-                        pipeline=job.get("pipeline"),
+                        rule_name=job.rule_name,
+                        action=job.action,
+                        pipeline=job.pipeline,
                         state=state,
                         attempts=0,
                         next_attempt_at=now,
-                        ticket=json.dumps(job["ticket"], ensure_ascii=False, sort_keys=True),
+                        ticket=job.ticket.to_json(),
                         created_at=now,
                         updated_at=now,
                     )
@@ -351,7 +345,7 @@ class SeriesLedger(LedgerBase):
                 self._event(
                     conn,
                     "job",
-                    f"rule {job['rule_name']!r} fired: {state}",
+                    f"rule {job.rule_name!r} fired: {state}",
                     series_id=series_id,
                     job_id=job_id,
                 )

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from dicom_node.ledger import schema as t
 from dicom_node.ledger.base import LedgerBase
+from dicom_node.ledger.records import NewJob, SeriesRecord, StudyDecision
 
 
 class StudyLedger(LedgerBase):
@@ -31,7 +30,41 @@ class StudyLedger(LedgerBase):
         with self.engine.connect() as conn:
             return [str(uid) for uid in conn.execute(query).scalars()]
 
-    def study_series(self, study_instance_uid: str) -> list[RowMapping]:
+    def study_of_series(self, series_instance_uid: str) -> str | None:
+        """The Study Instance UID of a stored series (None: no instance of it is stored)."""
+        query = select(t.instances.c.study_instance_uid).where(
+            t.instances.c.series_instance_uid == series_instance_uid
+        )
+        with self.engine.connect() as conn:
+            value = conn.execute(query.limit(1)).scalar()
+        return None if value is None else str(value)
+
+    def study_objects_of_classes(
+        self, study_instance_uid: str, sop_classes: Iterable[str], except_series: str
+    ) -> list[str]:
+        """Relative paths of the study's instances of ``sop_classes`` in series other than
+        ``except_series``, in the order they were first stored."""
+        query = (
+            select(t.instances.c.path)
+            .where(
+                t.instances.c.study_instance_uid == study_instance_uid,
+                t.instances.c.series_instance_uid != except_series,
+                t.instances.c.sop_class_uid.in_(sorted(sop_classes)),
+            )
+            .order_by(t.instances.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [str(p) for p in conn.execute(query).scalars()]
+
+    def series_sop_instance_uids(self, series_instance_uid: str) -> set[str]:
+        """The SOP Instance UIDs stored for a series (every revision)."""
+        query = select(t.instances.c.sop_instance_uid).where(
+            t.instances.c.series_instance_uid == series_instance_uid
+        )
+        with self.engine.connect() as conn:
+            return {str(u) for u in conn.execute(query).scalars()}
+
+    def study_series(self, study_instance_uid: str) -> list[SeriesRecord]:
         """The newest revision of every series of the study."""
         newest = (
             select(t.series.c.series_instance_uid, func.max(t.series.c.revision).label("revision"))
@@ -49,7 +82,7 @@ class StudyLedger(LedgerBase):
             .order_by(t.series.c.id)
         )
         with self.engine.connect() as conn:
-            return list(conn.execute(query).mappings().all())
+            return [SeriesRecord.from_row(row) for row in conn.execute(query).mappings()]
 
     def decide_study(
         self,
@@ -59,7 +92,7 @@ class StudyLedger(LedgerBase):
         roles: Mapping[str, str],
         message: str,
         anchor_series_id: int,
-        job: Mapping[str, Any] | None = None,
+        job: NewJob | None = None,
     ) -> int | None:
         """Record the decision (and create its job) once; returns the job id (None: no job, or decided
         already by another scheduler)."""
@@ -72,12 +105,12 @@ class StudyLedger(LedgerBase):
                         insert(t.jobs).values(
                             series_id=anchor_series_id,
                             rule_name=rule_name,
-                            action=job["action"],
-                            pipeline=job.get("pipeline"),
+                            action=job.action,
+                            pipeline=job.pipeline,
                             state="queued",
                             attempts=0,
                             next_attempt_at=now,
-                            ticket=json.dumps(job["ticket"], ensure_ascii=False, sort_keys=True),
+                            ticket=job.ticket.to_json(),
                             created_at=now,
                             updated_at=now,
                         )
@@ -98,9 +131,11 @@ class StudyLedger(LedgerBase):
         except IntegrityError:
             return None
 
-    def study_decisions(self, study_instance_uid: str) -> list[RowMapping]:
+    def study_decisions(self, study_instance_uid: str) -> list[StudyDecision]:
+        query = (
+            select(t.study_decisions)
+            .where(t.study_decisions.c.study_instance_uid == study_instance_uid)
+            .order_by(t.study_decisions.c.id)
+        )
         with self.engine.connect() as conn:
-            query = select(t.study_decisions).where(
-                t.study_decisions.c.study_instance_uid == study_instance_uid
-            )
-            return list(conn.execute(query.order_by(t.study_decisions.c.id)).mappings().all())
+            return [StudyDecision.from_row(row) for row in conn.execute(query).mappings()]

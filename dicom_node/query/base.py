@@ -15,11 +15,9 @@ from typing import Protocol
 
 from pydicom.dataset import Dataset
 
-from dicom_node.errors import DeliveryError
+from dicom_node.errors import QueryError
 
-
-class QueryError(DeliveryError):
-    """The archive could not be queried or did not deliver what was asked (retried like a delivery)."""
+__all__ = ["QueryError", "QueryRetrieve"]
 
 
 class QueryRetrieve(Protocol):

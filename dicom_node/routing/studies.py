@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
 
 from pydicom import dcmread
-from sqlalchemy.engine import RowMapping
 
 from dicom_node.config import Config
 from dicom_node.config_study import StudyRuleConfig
-from dicom_node.ledger import Ledger
+from dicom_node.ledger import JobTicket, Ledger, NewJob, SeriesRecord, StudySeriesRef
 from dicom_node.logsetup import get_logger
 from dicom_node.routing.conditions import Condition, parse_condition
 from dicom_node.storage import Storage
@@ -36,27 +34,27 @@ HORIZON_GRACE_S = 3600.0  # a study is looked at this long after its rule could 
 
 
 def study_ticket(
-    config: Config, rule: StudyRuleConfig, study_uid: str, roles: Mapping[str, RowMapping], reason: str
-) -> dict[str, Any]:
+    config: Config, rule: StudyRuleConfig, study_uid: str, roles: Mapping[str, SeriesRecord], reason: str
+) -> JobTicket:
     anchor = next(iter(roles.values()))
-    return {
-        "series_instance_uid": anchor["series_instance_uid"],
-        "study_instance_uid": study_uid,
-        "revision": anchor["revision"],
-        "rule": rule.model_dump(mode="json"),
-        "reason": reason,
-        "pipeline": rule.pipeline,
-        "anonymize": None,
-        "deidentify": None,
-        "send_to": list(rule.send_to),
-        "destinations": {
+    return JobTicket(
+        series_instance_uid=anchor.series_instance_uid,
+        study_instance_uid=study_uid,
+        revision=anchor.revision,
+        rule=rule.model_dump(mode="json"),
+        reason=reason,
+        pipeline=rule.pipeline,
+        anonymize=None,
+        deidentify=None,
+        send_to=list(rule.send_to),
+        destinations={
             name: config.destinations[name].model_dump(mode="json", exclude={"tls"}) for name in rule.send_to
         },
-        "study_series": [  # a list: the ticket's JSON sorts keys, and the first role is the input
-            {"role": role, "series_instance_uid": row["series_instance_uid"], "revision": row["revision"]}
+        study_series=[  # a list: the ticket's JSON sorts keys, and the first role is the input
+            StudySeriesRef(role=role, series_instance_uid=row.series_instance_uid, revision=row.revision)
             for role, row in roles.items()
         ],
-    }
+    )
 
 
 class StudyRouter:
@@ -85,15 +83,15 @@ class StudyRouter:
         return decided
 
     def _roles_of(
-        self, rule: StudyRuleConfig, conditions: Mapping[str, Condition], row: RowMapping
+        self, rule: StudyRuleConfig, conditions: Mapping[str, Condition], row: SeriesRecord
     ) -> list[str]:
-        key = (rule.name, int(row["id"]))
+        key = (rule.name, row.id)
         if key not in self._matches:
             try:
-                header = dcmread(self.storage.absolute(row["sample_path"]), stop_before_pixels=True)
+                header = dcmread(self.storage.absolute(row.sample_path), stop_before_pixels=True)
                 self._matches[key] = [r for r, c in conditions.items() if c.evaluate(header).matched]
             except Exception as exc:  # an unreadable sample matches no role
-                log.warning("study_rule_unreadable_sample", series_id=row["id"], error=str(exc))
+                log.warning("study_rule_unreadable_sample", series_id=row.id, error=str(exc))
                 self._matches[key] = []
         return self._matches[key]
 
@@ -101,12 +99,12 @@ class StudyRouter:
         self, rule: StudyRuleConfig, conditions: Mapping[str, Condition], study_uid: str, now: float
     ) -> int:
         series = self.ledger.study_series(study_uid)
-        if not series or any(s["state"] != "routed" for s in series):
+        if not series or any(s.state != "routed" for s in series):
             return 0  # still arriving
-        quiet = now - max(float(s["last_received_at"]) for s in series)
+        quiet = now - max(s.last_received_at for s in series)
         if quiet < rule.quiet_s:
             return 0
-        found: dict[str, RowMapping] = {}
+        found: dict[str, SeriesRecord] = {}
         for row in series:
             for role in self._roles_of(rule, conditions, row):
                 found.setdefault(role, row)
@@ -115,10 +113,10 @@ class StudyRouter:
         roles = {role: found[role] for role in rule.series if role in found}  # the rule's role order
         missing = [role for role in rule.series if role not in found]
         present = ", ".join(
-            f"{role}={row['series_description'] or row['series_instance_uid']}" for role, row in roles.items()
+            f"{role}={row.series_description or row.series_instance_uid}" for role, row in roles.items()
         )
-        anchor_id = int(next(iter(roles.values()))["id"])
-        uids = {role: str(row["series_instance_uid"]) for role, row in roles.items()}
+        anchor_id = next(iter(roles.values())).id
+        uids = {role: row.series_instance_uid for role, row in roles.items()}
         if not missing:
             return self._fire(
                 rule, study_uid, roles, uids, anchor_id, "fired", f"study rule {rule.name!r} fired: {present}"
@@ -139,17 +137,18 @@ class StudyRouter:
         self,
         rule: StudyRuleConfig,
         study_uid: str,
-        roles: Mapping[str, RowMapping],
+        roles: Mapping[str, SeriesRecord],
         uids: Mapping[str, str],
         anchor_id: int,
         decision: str,
         message: str,
     ) -> int:
-        job = {
-            "action": "pipeline" if rule.pipeline else "forward",
-            "pipeline": rule.pipeline,
-            "ticket": study_ticket(self.config, rule, study_uid, roles, message),
-        }
+        job = NewJob(
+            rule_name=rule.name,
+            action="pipeline" if rule.pipeline else "forward",
+            pipeline=rule.pipeline,
+            ticket=study_ticket(self.config, rule, study_uid, roles, message),
+        )
         job_id = self.ledger.decide_study(study_uid, rule.name, decision, uids, message, anchor_id, job)
         log.info("study_rule_fired", rule=rule.name, decision=decision, job_id=job_id)
         return 1

@@ -22,11 +22,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from sqlalchemy.engine import RowMapping
-
 from dicom_node.config import Config, DestinationConfig
 from dicom_node.config_query import QueryConfig
-from dicom_node.ledger import Ledger
+from dicom_node.ledger import Ledger, SeriesRecord
 from dicom_node.logsetup import get_logger
 from dicom_node.query import QueryError, QueryRetrieve, query_retrieve, series_instance_count
 
@@ -102,42 +100,42 @@ class Confirmer:
         for row in self.ledger.series_to_confirm(
             self.calling_aes, shortest, time.time() if now is None else now
         ):
-            name = self.archives[row["calling_ae"]]
+            name = self.archives[row.calling_ae]
             completed += self.confirm(row, name, now)
         return completed
 
     # -- one series -------------------------------------------------------------------------------
-    def confirm(self, row: RowMapping, name: str, now: float | None = None) -> bool:
+    def confirm(self, row: SeriesRecord, name: str, now: float | None = None) -> bool:
         settings = self._settings(name)
         start = time.time() if now is None else now
-        quiet = start - float(row["last_received_at"])
+        quiet = start - row.last_received_at
         if quiet < settings.confirm_after_s:
             return False
         error: str | None = None
         count: int | None = None
         try:
             count = series_instance_count(
-                self._clients(name), row["study_instance_uid"], row["series_instance_uid"]
+                self._clients(name), row.study_instance_uid, row.series_instance_uid
             )
         except QueryError as exc:
             error = str(exc)
         except Exception as exc:  # an unexpected answer is a failed query of this series only
             error = f"{type(exc).__name__}: {exc}"
         now = time.time() if now is None else now
-        have = int(row["instance_count"])
+        have = row.instance_count
         quiet_s = self.config.series.complete_after_s
         past_quiet = quiet >= quiet_s
 
         def complete(reason: str, message: str) -> bool:
             done = self.ledger.complete_confirmed(
-                row["id"], row["last_received_at"], reason, message, count, now=now
+                row.id, row.last_received_at, reason, message, count, now=now
             )
             if done:
-                log.info("series_confirmed", series_id=row["id"], reason=reason, archive=name, have=have)
+                log.info("series_confirmed", series_id=row.id, reason=reason, archive=name, have=have)
             return done
 
         def wait(message: str | None) -> bool:
-            self.ledger.record_completion_query(row["id"], count, now + settings.confirm_interval_s, message)
+            self.ledger.record_completion_query(row.id, count, now + settings.confirm_interval_s, message)
             return False
 
         if error is not None:
@@ -157,5 +155,5 @@ class Confirmer:
                 f"{name} holds {count} instances, only {have} received after waiting "
                 f"{settings.confirm_max_wait_s:g} s past the quiet period",
             )
-        changed = row["archive_count"] != count or not row["completion_queries"]
+        changed = row.archive_count != count or not row.completion_queries
         return wait(f"{name} holds {count} instances, {have} received: waiting" if changed else None)

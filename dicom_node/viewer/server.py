@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from dicom_node.errors import DicomNodeError
+from dicom_node.errors import ViewerError
 from dicom_node.viewer.nginx import nginx_conf, orthanc_conf
 
 OHIF_VERSION = "3.13.2"
@@ -24,10 +24,6 @@ PLUGIN_CANDIDATES = (
 )
 MIME_CANDIDATES = ("/etc/nginx/mime.types",)
 INSTALL_HINT = "run `make ohif` (Debian orthanc, orthanc-dicomweb, nginx-light; npm pack @ohif/app@3.13.2)"
-
-
-class ViewerError(DicomNodeError):
-    """The viewer cannot start: a missing program or site, a busy port, a server that did not come up."""
 
 
 def find_dist(given: Path | None = None) -> Path:

@@ -1,4 +1,4 @@
-"""Operator actions: discard a job (through the ledger), C-ECHO a destination."""
+"""Operator actions: C-ECHO a destination (retry and discard are ledger operations)."""
 
 from __future__ import annotations
 
@@ -9,23 +9,10 @@ from pynetdicom import AE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from dicom_node.config import AnyDestination, DicomWebDestinationConfig
-from dicom_node.ledger import Ledger
 from dicom_node.ledger.ledger import DISCARDABLE_STATES
 from dicom_node.network.tls import client_context
 
 DISCARDABLE = DISCARDABLE_STATES
-
-
-class JobStateConflict(Exception):
-    """The job is in a state the action does not apply to."""
-
-
-def discard_job(ledger: Ledger, job_id: int, operator: str) -> str:
-    """Discard a job that is not being worked on (failed, queued, produced); raises KeyError/conflict."""
-    try:
-        return ledger.discard_job(job_id, operator)
-    except ValueError as exc:
-        raise JobStateConflict(str(exc)) from None
 
 
 @dataclass(frozen=True)

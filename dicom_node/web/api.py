@@ -94,24 +94,15 @@ def get_job(parts: Parts, job_id: Id) -> dict[str, Any]:
 
 
 def retry(parts: WebParts, job_id: int) -> str:
-    """Re-queue a failed job and wake the workers; 404 / 409 as HTTP errors."""
-    try:
-        state = parts.ledger.retry_job(job_id)
-    except KeyError:
-        raise _not_found(f"job {job_id}") from None
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    """Re-queue a failed job and wake the workers (NotFoundError, JobStateConflict: see ``app``)."""
+    state = parts.ledger.retry_job(job_id)
     parts.wake_workers()
     return state
 
 
 def discard(parts: WebParts, job_id: int, operator: Operator) -> str:
-    try:
-        return actions.discard_job(parts.ledger, job_id, operator.name)
-    except KeyError:
-        raise _not_found(f"job {job_id}") from None
-    except actions.JobStateConflict as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    """Discard a job nobody works on (failed, queued, produced)."""
+    return parts.ledger.discard_job(job_id, operator.name)
 
 
 @router.post(
@@ -140,11 +131,11 @@ def discard_job(parts: Parts, job_id: Id, operator: Auth) -> dict[str, Any]:
 def output_file(parts: Parts, job_id: Id, delivery_id: Id, operator: Auth) -> FileResponse:
     """The output object as sent (it carries the patient's identity, hence the credentials)."""
     for delivery in parts.ledger.deliveries(job_id):
-        if delivery["id"] == delivery_id:
-            path = parts.storage.absolute(delivery["path"])
+        if delivery.id == delivery_id:
+            path = parts.storage.absolute(delivery.path)
             if not path.is_file():
                 raise _not_found("output file")
-            name = f"{delivery['sop_instance_uid']}.dcm"
+            name = f"{delivery.sop_instance_uid}.dcm"
             return FileResponse(path, media_type="application/dicom", filename=name)
     raise _not_found(f"output {delivery_id} of job {job_id}")
 

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from dicom_node.config import WebConfig
+from dicom_node.errors import JobStateConflict, NotFoundError
 from dicom_node.logsetup import get_logger
 from dicom_node.web import api, health, pages, stow
 from dicom_node.web.auth import Authenticator
@@ -47,6 +48,15 @@ def create_app(node_or_parts: Node | WebParts, config: WebConfig | None = None) 
     app.include_router(pages.router)
     app.include_router(stow.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    # domain errors of operator actions, for the API and the pages alike
+    @app.exception_handler(NotFoundError)
+    async def not_found(request: Request, exc: NotFoundError) -> Response:
+        return JSONResponse({"detail": f"{exc.what} not found"}, status_code=404)
+
+    @app.exception_handler(JobStateConflict)
+    async def conflict(request: Request, exc: JobStateConflict) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

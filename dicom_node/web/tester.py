@@ -7,14 +7,11 @@ from typing import Any
 
 from pydicom import dcmread
 
+from dicom_node.errors import UnreadableUpload
 from dicom_node.routing.rules import Rule, evaluate
 from dicom_node.web.phi import HIDDEN, phi_values, scrub
 
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
-
-
-class UnreadableUpload(ValueError):
-    """The upload is not a DICOM file we can read a header from."""
 
 
 def run_rule_test(rules: list[Rule], data: bytes, show_phi: bool) -> dict[str, Any]:

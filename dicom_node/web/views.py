@@ -48,7 +48,7 @@ def series_detail(parts: WebParts, series_id: int) -> dict[str, Any] | None:
     row = parts.ledger.get_series(series_id)
     if row is None:
         return None
-    series = with_identity(parts, [dict(row)])[0]
+    series = with_identity(parts, [row.as_dict()])[0]
     revisions = queries.list_series(
         parts.ledger, queries.SeriesFilter(text=series["series_instance_uid"]), limit=50
     )
@@ -68,24 +68,21 @@ def job_detail(parts: WebParts, job_id: int) -> dict[str, Any] | None:
     job = parts.ledger.get_job(job_id)
     if job is None:
         return None
-    data = dict(job)
-    try:
-        ticket = json.loads(data.pop("ticket"))
-    except (TypeError, ValueError):
-        ticket = {}
-    series = parts.ledger.get_series(int(job["series_id"]))
+    data = job.as_dict()
+    del data["ticket"]
+    series = parts.ledger.get_series(job.series_id)
     return {
         "job": data,
-        "ticket": ticket,
+        "ticket": job.ticket_snapshot(),  # as stored: what the administrator reads
         "series": {
-            "id": job["series_id"],
-            "series_instance_uid": series["series_instance_uid"] if series else "",
-            "revision": series["revision"] if series else 0,
-            "modality": series["modality"] if series else "",
+            "id": job.series_id,
+            "series_instance_uid": series.series_instance_uid if series else "",
+            "revision": series.revision if series else 0,
+            "modality": series.modality if series else "",
         },
-        "events": [dict(e) for e in parts.ledger.job_events(job_id)],
+        "events": [e.as_dict() for e in parts.ledger.job_events(job_id)],
         "deliveries": [
-            {k: v for k, v in dict(d).items() if k != "path"} for d in parts.ledger.deliveries(job_id)
+            {k: v for k, v in d.as_dict().items() if k != "path"} for d in parts.ledger.deliveries(job_id)
         ],
         "log_lines": job_log_lines(parts.config.logging.file, job_id),
     }

@@ -97,7 +97,7 @@ def test_gsps_series_of_the_study_limits_grading_to_the_lesion(
     assert gsps.SeriesInstanceUID != photo.SeriesInstanceUID  # the GSPS is a series of its own
     input_dir = tmp_path / "job" / "input"
     for row in node.ledger.series_files(str(photo.SeriesInstanceUID), 1):
-        node.storage.link_or_copy(node.storage.absolute(row["path"]), input_dir / Path(row["path"]).name)
+        node.storage.link_or_copy(node.storage.absolute(row.path), input_dir / Path(row.path).name)
 
     whole = _sr_content(roundtrip(registry.run_pipeline("dermatitis", input_dir, SETTINGS)[0]))
 

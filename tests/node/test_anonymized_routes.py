@@ -42,9 +42,7 @@ def test_anonymize_rule_forwards_only_anonymised_copies(
         ],
     )
     assert storescu(node.port, files).returncode == 0
-    wait_for(
-        lambda: [j["state"] for j in node.ledger.list_jobs()] == ["delivered"], timeout=90, what="delivery"
-    )
+    wait_for(lambda: [j.state for j in node.ledger.list_jobs()] == ["delivered"], timeout=90, what="delivery")
     received = _orthanc_datasets(orthanc)
     assert len(received) == len(files)
     for ds in received:
@@ -74,7 +72,7 @@ def test_deidentified_pipeline_results_come_back_under_the_original_identity(
     )
     assert storescu(node.port, files).returncode == 0
     wait_for(
-        lambda: [j["state"] for j in node.ledger.list_jobs()] == ["delivered"], timeout=120, what="delivery"
+        lambda: [j.state for j in node.ledger.list_jobs()] == ["delivered"], timeout=120, what="delivery"
     )
     received = {ds.Modality: ds for ds in _orthanc_datasets(orthanc)}
     assert set(received) == {"SEG", "SR", "OT"}
@@ -84,7 +82,7 @@ def test_deidentified_pipeline_results_come_back_under_the_original_identity(
     seg = hd.seg.Segmentation.from_dataset(received["SEG"])
     assert {uid for _, _, uid in seg.get_source_image_uids()} <= originals
     # the pipeline itself only ever saw pseudonymised input
-    job_id = int(node.ledger.list_jobs()[0]["id"])
+    job_id = int(node.ledger.list_jobs()[0].id)
     seen = [
         dcmread(p, stop_before_pixels=True) for p in (node.storage.job_dir(job_id) / "deidentified").iterdir()
     ]

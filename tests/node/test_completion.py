@@ -23,7 +23,7 @@ def _series(node: Node) -> list[dict[str, object]]:
         row = node.ledger.get_series(i)
         if row is None:
             break
-        rows.append(dict(row))
+        rows.append(row.as_dict())
     return rows
 
 
@@ -39,7 +39,7 @@ def test_quiet_period_completes_and_routes_once(
     series = _series(node)[0]
     assert series["completion_reason"] == "quiet-period"
     assert float(series["completed_at"]) - float(series["last_received_at"]) >= 1.5  # type: ignore[arg-type]
-    assert [j["rule_name"] for j in node.ledger.list_jobs()] == ["sink"]
+    assert [j.rule_name for j in node.ledger.list_jobs()] == ["sink"]
 
 
 def test_expected_count_completes_without_waiting(start_node: Callable[..., Node], tmp_path: Path) -> None:

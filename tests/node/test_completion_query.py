@@ -46,7 +46,7 @@ def _start(
 def _the_series(node: Node) -> dict[str, Any]:
     row = node.ledger.get_series(1)
     assert row is not None
-    return dict(row)
+    return row.as_dict()
 
 
 def _timeline(node: Node) -> list[str]:

@@ -28,7 +28,7 @@ TOKEN = "stow-token-0123456789abcdef"
 
 
 def _job_states(node: Node) -> list[str]:
-    return [str(j["state"]) for j in node.ledger.list_jobs()]
+    return [str(j.state) for j in node.ledger.list_jobs()]
 
 
 @pytest.fixture
@@ -91,12 +91,12 @@ def test_stow_in_pipeline_stow_out_to_orthanc(
     wait_for(
         lambda: _job_states(node) == ["delivered"], timeout=120, what=f"delivery; now {_job_states(node)}"
     )
-    job_id = int(node.ledger.list_jobs()[0]["id"])
+    job_id = int(node.ledger.list_jobs()[0].id)
     deliveries = node.ledger.deliveries(job_id)
     assert len(deliveries) == 3  # SEG, SR, SC
-    assert all(d["state"] == "delivered" and d["attempts"] == 1 and d["last_status"] == 0 for d in deliveries)
+    assert all(d.state == "delivered" and d.attempts == 1 and d.last_status == 0 for d in deliveries)
     in_orthanc = {i["MainDicomTags"]["SOPInstanceUID"]: i for i in orthanc.instances()}
-    assert {d["sop_instance_uid"] for d in deliveries} == set(in_orthanc)
+    assert {d.sop_instance_uid for d in deliveries} == set(in_orthanc)
     source = dcmread(files[0], stop_before_pixels=True)
     for info in in_orthanc.values():  # the results, byte for byte what the node produced
         ds = dcmread(io.BytesIO(orthanc.file(info["ID"])), stop_before_pixels=True)
@@ -133,7 +133,7 @@ def test_stow_to_another_node_with_token_and_verified_tls(
     assert all(o.accepted for o in send(dest, "MODALITY", [Outgoing(i, f) for i, f in enumerate(files)]))
 
     def job(rule: str) -> dict[str, Any]:
-        return next(dict(j) for j in node.ledger.list_jobs() if j["rule_name"] == rule)
+        return next(j.as_dict() for j in node.ledger.list_jobs() if j.rule_name == rule)
 
     wait_for(
         lambda: len(node.ledger.list_jobs()) == 2 and job("to-verified")["state"] == "delivered",
@@ -147,7 +147,7 @@ def test_stow_to_another_node_with_token_and_verified_tls(
     unverified = job("to-unverified")
     assert unverified["state"] in ("produced", "sending", "failed")
     assert "CERTIFICATE_VERIFY_FAILED" in str(unverified["error"]) or "SSL" in str(unverified["error"])
-    assert all(d["state"] == "pending" for d in node.ledger.deliveries(int(unverified["id"])))
+    assert all(d.state == "pending" for d in node.ledger.deliveries(int(unverified["id"])))
 
 
 def test_per_instance_outcomes_of_a_partial_answer(tmp_path: Path) -> None:

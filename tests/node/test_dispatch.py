@@ -20,7 +20,7 @@ from tests.support.ports import wait_for
 
 
 def _job_states(node: Node) -> list[str]:
-    return [str(j["state"]) for j in node.ledger.list_jobs()]
+    return [str(j.state) for j in node.ledger.list_jobs()]
 
 
 def _wait_delivered(node: Node, jobs: int, timeout: float = 90) -> None:
@@ -76,9 +76,7 @@ def test_forward_rule_sends_the_originals_once(
     sent = {str(dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in ct_files}
     assert Counter(orthanc.sop_instance_uids()) == Counter(sent)
     job = node.ledger.list_jobs()[0]
-    assert all(
-        d["attempts"] == 1 and d["state"] == "delivered" for d in node.ledger.deliveries(int(job["id"]))
-    )
+    assert all(d.attempts == 1 and d.state == "delivered" for d in node.ledger.deliveries(int(job.id)))
 
 
 def test_stopped_destination_gets_results_after_it_returns(
@@ -90,12 +88,10 @@ def test_stopped_destination_gets_results_after_it_returns(
         rules=[{"name": "copy", "match": {"Modality": "CT"}, "send_to": ["pacs"]}],
     )
     assert storescu(node.port, ct_files).returncode == 0
-    wait_for(
-        lambda: (node.ledger.list_jobs() or [{"attempts": 0}])[0]["attempts"] >= 2, timeout=60, what="retries"
-    )
-    job_id = int(node.ledger.list_jobs()[0]["id"])
-    retries = [e for e in node.ledger.job_events(job_id) if e["kind"] == "retry"]
-    assert len(retries) >= 2 and "next in" in retries[0]["message"]  # back-off visible in the job's events
+    wait_for(lambda: [j.attempts for j in node.ledger.list_jobs()][:1] >= [2], timeout=60, what="retries")
+    job_id = int(node.ledger.list_jobs()[0].id)
+    retries = [e for e in node.ledger.job_events(job_id) if e.kind == "retry"]
+    assert len(retries) >= 2 and "next in" in retries[0].message  # back-off visible in the job's events
     orthanc.start()
     _wait_delivered(node, 1)
     assert sorted(orthanc.sop_instance_uids()) == sorted(
@@ -119,20 +115,20 @@ def test_failure_statuses_resend_only_the_refused_objects(
         )
         assert storescu(node.port, ct_files).returncode == 0
         wait_for(
-            lambda: (node.ledger.list_jobs() or [{"attempts": 0}])[0]["attempts"] >= 2,
+            lambda: [j.attempts for j in node.ledger.list_jobs()][:1] >= [2],
             timeout=60,
             what="retries",
         )
-        job_id = int(node.ledger.list_jobs()[0]["id"])
-        deliveries = {d["sop_instance_uid"]: d for d in node.ledger.deliveries(job_id)}
+        job_id = int(node.ledger.list_jobs()[0].id)
+        deliveries = {d.sop_instance_uid: d for d in node.ledger.deliveries(job_id)}
         refused = deliveries[uids[2]]
-        assert refused["state"] == "pending" and (refused["last_status"] or 0) & 0xF000 in (0xA000, 0xC000)
-        assert all(d["state"] == "delivered" for uid, d in deliveries.items() if uid != uids[2])
+        assert refused.state == "pending" and (refused.last_status or 0) & 0xF000 in (0xA000, 0xC000)
+        assert all(d.state == "delivered" for uid, d in deliveries.items() if uid != uids[2])
         blocker.rmdir()
         _wait_delivered(node, 1)
-        final = {d["sop_instance_uid"]: d for d in node.ledger.deliveries(job_id)}
-        assert all(d["attempts"] == 1 for uid, d in final.items() if uid != uids[2])  # never re-sent
-        assert final[uids[2]]["attempts"] >= 3
+        final = {d.sop_instance_uid: d for d in node.ledger.deliveries(job_id)}
+        assert all(d.attempts == 1 for uid, d in final.items() if uid != uids[2])  # never re-sent
+        assert final[uids[2]].attempts >= 3
         assert scp.stored_counts() == {uid: 1 for uid in uids}  # each object reached the destination once
     finally:
         scp.stop()
@@ -150,9 +146,9 @@ def test_failed_job_is_visible_and_can_be_retried(
     assert storescu(node.port, ct_files).returncode == 0
     wait_for(lambda: _job_states(node) == ["failed"], timeout=60, what="the job to fail")
     job = node.ledger.list_jobs()[0]
-    assert "gave up after 2 attempts" in str(job["error"]) and "association" in str(job["error"])
+    assert "gave up after 2 attempts" in str(job.error) and "association" in str(job.error)
     orthanc.start()
-    assert node.ledger.retry_job(int(job["id"])) == "produced"
+    assert node.ledger.retry_job(int(job.id)) == "produced"
     node.executor.wake()
     _wait_delivered(node, 1)
     assert len(orthanc.sop_instance_uids()) == len(ct_files)
@@ -172,8 +168,8 @@ def test_a_refusing_destination_is_not_hammered(
         assert storescu(node.port, files).returncode == 0
     wait_for(lambda: len(node.ledger.list_jobs()) == 4, timeout=30, what="four jobs")
     time.sleep(8)
-    events = [e for j in node.ledger.list_jobs() for e in node.ledger.job_events(int(j["id"]))]
-    tried = [e for e in events if e["kind"] == "retry" and "attempt" in e["message"]]
-    deferred = [e for e in events if e["kind"] == "retry" and e["message"].startswith("deferred")]
+    events = [e for j in node.ledger.list_jobs() for e in node.ledger.job_events(int(j.id))]
+    tried = [e for e in events if e.kind == "retry" and "attempt" in e.message]
+    deferred = [e for e in events if e.kind == "retry" and e.message.startswith("deferred")]
     # about one association attempt per back-off period for the destination, not one per job
-    assert deferred and len(tried) <= 5, [e["message"] for e in events if e["kind"] == "retry"]
+    assert deferred and len(tried) <= 5, [e.message for e in events if e.kind == "retry"]

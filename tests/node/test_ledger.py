@@ -15,7 +15,16 @@ from sqlalchemy import text
 
 from dicom_node.errors import InvalidDatasetError
 from dicom_node.ingest import parse_header
-from dicom_node.ledger import DeliverySpec, InstanceRecord, Ledger, open_ledger, queries, schema
+from dicom_node.ledger import (
+    DeliverySpec,
+    InstanceRecord,
+    JobTicket,
+    Ledger,
+    NewJob,
+    open_ledger,
+    queries,
+    schema,
+)
 from dicom_node.ledger.database import create_ledger_engine, migrate
 from dicom_node.samples import Patient, ct_series
 
@@ -42,8 +51,9 @@ def record(
     )
 
 
-def job(rule: str, action: str = "forward") -> dict[str, object]:
-    return {"rule_name": rule, "action": action, "pipeline": None, "ticket": {"rule": rule}}
+def job(rule: str, action: str = "forward") -> NewJob:
+    ticket = JobTicket(series_instance_uid=SERIES, study_instance_uid=STUDY, revision=1, rule={"name": rule})
+    return NewJob(rule, action, None, ticket)
 
 
 def head_revision() -> str:
@@ -86,7 +96,7 @@ def test_instances_are_counted_once_and_expected_count_completes(ledger_url: str
     assert last[0].completed
     series = ledger.get_series(first[0].series_id)
     assert series is not None
-    assert (series["state"], series["instance_count"], series["completion_reason"]) == (
+    assert (series.state, series.instance_count, series.completion_reason) == (
         "complete",
         3,
         "expected-count",
@@ -101,12 +111,12 @@ def test_quiet_series_complete_once_and_route_once(ledger_url: str) -> None:
     far_future = 10**10
     assert ledger.complete_quiet_series(quiet_s=1, now=far_future) == [series_id]
     assert ledger.complete_quiet_series(quiet_s=1, now=far_future) == []
-    assert [s["id"] for s in ledger.complete_unrouted()] == [series_id]
+    assert [s.id for s in ledger.complete_unrouted()] == [series_id]
     created = ledger.route_series(series_id, [job("to-pacs"), job("drop", "discard")], "2 rules fired")
     assert len(created) == 2
     assert ledger.route_series(series_id, [job("to-pacs")], "again") == []
     assert ledger.complete_unrouted() == []
-    states = {j["rule_name"]: j["state"] for j in ledger.list_jobs()}
+    states = {j.rule_name: j.state for j in ledger.list_jobs()}
     assert states == {"to-pacs": "queued", "drop": "discarded"}
 
 
@@ -128,7 +138,7 @@ def test_jobs_leases_and_deliveries(ledger_url: str, tmp_path: Path) -> None:
     (job_id,) = ledger.route_series(series_id, [job("to-pacs")], "1 rule fired")
     owner = "host-with-a-long-name:" + "/deep" * 40 + ":worker-1"  # longer than any fixed column
     claimed = ledger.claim_job(owner, lease_s=30)
-    assert claimed is not None and claimed["id"] == job_id and claimed["lease_owner"] == owner
+    assert claimed is not None and claimed.id == job_id and claimed.lease_owner == owner
     assert ledger.claim_job("other", lease_s=30) is None
     assert ledger.renew_lease(job_id, owner, 30)
     long_path = "jobs/1/output/" + "sub/" * 150 + "out.dcm"
@@ -137,16 +147,17 @@ def test_jobs_leases_and_deliveries(ledger_url: str, tmp_path: Path) -> None:
     assert ledger.job_produced(job_id, owner, [spec], "again") == "produced"  # one delivery row per object
     assert len(ledger.deliveries(job_id)) == 1
     sending = ledger.claim_job(owner, lease_s=30)
-    assert sending is not None and sending["state"] == "sending"
+    assert sending is not None and sending.state == "sending"
     assert ledger.job_retry_later(job_id, owner, "pacs: refused", delay_s=0, max_attempts=5) == "produced"
     ledger.claim_job(owner, lease_s=30)
     (delivery,) = ledger.pending_deliveries(job_id)
-    ledger.delivery_result(delivery["id"], 0, None)
+    ledger.delivery_result(delivery.id, 0, None)
     ledger.job_delivered(job_id, owner)
     assert ledger.pending_deliveries(job_id) == []
     done = ledger.get_job(job_id)
-    assert done is not None and done["state"] == "delivered" and done["lease_owner"] is None
-    assert json.loads(done["ticket"]) == {"rule": "to-pacs"}
+    assert done is not None and done.state == "delivered" and done.lease_owner is None
+    assert done.read_ticket() == job("to-pacs").ticket  # stored and read back, typed
+    assert json.loads(done.ticket)["rule"] == {"name": "to-pacs"}
 
 
 def test_expired_leases_are_recovered(ledger_url: str) -> None:
@@ -157,7 +168,7 @@ def test_expired_leases_are_recovered(ledger_url: str) -> None:
     assert ledger.claim_job("dead-worker", lease_s=-1) is not None
     assert ledger.recover_leases() == 1
     again = ledger.get_job(job_id)
-    assert again is not None and again["state"] == "queued" and again["lease_owner"] is None
+    assert again is not None and again.state == "queued" and again.lease_owner is None
 
 
 def test_web_read_models(ledger_url: str) -> None:
@@ -204,7 +215,7 @@ def test_ledger_sizes_are_enforced_the_same_way(ledger_url: str) -> None:
     big = InstanceRecord(**{**record(1, path=deep).__dict__, "size_bytes": 5 * 1024**3})
     series_id = ledger.record_instances([big])[0].series_id
     (row,) = ledger.series_files(SERIES, 1)
-    assert (row["path"], row["size_bytes"]) == (deep, 5 * 1024**3)
+    assert (row.path, row.size_bytes) == (deep, 5 * 1024**3)
     assert isinstance(ledger, Ledger) and series_id
 
 
@@ -226,8 +237,8 @@ def test_upgrading_a_ledger_of_the_first_release_keeps_its_rows(ledger_url: str)
     engine.dispose()
     ledger = open_ledger(ledger_url)  # upgrades to head
     files = ledger.series_files(SERIES, 1)
-    assert [f["sop_instance_uid"] for f in files] == [f"{SERIES}.1", f"{SERIES}.2"]
-    assert [f["size_bytes"] for f in files] == [1001, 1002]
+    assert [f.sop_instance_uid for f in files] == [f"{SERIES}.1", f"{SERIES}.2"]
+    assert [f.size_bytes for f in files] == [1001, 1002]
     assert len(ledger.complete_quiet_series(quiet_s=0, now=10**10)) == 1  # and it works on as before
 
 
@@ -249,7 +260,7 @@ def test_a_restart_takes_back_its_own_leases_but_not_a_live_neighbours(
     try:
         series_id = ledger.record_instances([record(1)])[0].series_id
         ledger.complete_quiet_series(quiet_s=0, now=10**10)
-        ids = ledger.route_series(series_id, [job("a"), job("b")], "2 rules fired")
+        ledger.route_series(series_id, [job("a"), job("b")], "2 rules fired")
         live_owner = f"{prefix}{neighbour.pid}.cafe0001:0"
         dead_owner = f"{prefix}{dead.pid}.cafe0002:0"
         first = ledger.claim_job(live_owner, lease_s=600)
@@ -257,10 +268,9 @@ def test_a_restart_takes_back_its_own_leases_but_not_a_live_neighbours(
         assert first is not None and second is not None
         assert holder_alive(live_owner) and not holder_alive(dead_owner)
         assert ledger.recover_leases(prefix, holder_alive) == 1
-        states = {i: ledger.get_job(i) for i in ids}
-        assert states[first["id"]]["state"] == "running"  # type: ignore[index]
-        assert states[first["id"]]["lease_owner"] == live_owner  # type: ignore[index]
-        assert states[second["id"]]["state"] == "queued"  # type: ignore[index]
+        states = {j.id: (j.state, j.lease_owner) for j in ledger.list_jobs()}
+        assert states[first.id] == ("running", live_owner)
+        assert states[second.id] == ("queued", None)
     finally:
         neighbour.kill()
         neighbour.wait()

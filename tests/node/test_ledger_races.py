@@ -59,7 +59,7 @@ def test_instances_of_one_new_series_at_many_receivers(ledger_url: str) -> None:
     (series,) = ledger.complete_quiet_series(quiet_s=0, now=10**10)
     row = ledger.get_series(series)
     assert row is not None
-    assert (row["revision"], row["instance_count"]) == (1, 1 + CONTENDERS * per_receiver)
+    assert (row.revision, row.instance_count) == (1, 1 + CONTENDERS * per_receiver)
     assert count(ledger, t.instances) == 1 + CONTENDERS * per_receiver
     with ledger.engine.connect() as conn:
         receipts = conn.execute(
@@ -93,7 +93,7 @@ def _route(ledger: Ledger) -> list[int]:
     """What every receiver's scheduler does: route the complete series it sees."""
     created: list[int] = []
     for series in ledger.complete_unrouted():
-        created += ledger.route_series(series["id"], [job("to-pacs"), job("to-ai", "pipeline")], "2 fired")
+        created += ledger.route_series(series.id, [job("to-pacs"), job("to-ai", "pipeline")], "2 fired")
     return created
 
 
@@ -104,7 +104,7 @@ def test_many_schedulers_route_a_series_into_one_job_per_rule(ledger_url: str) -
     created = race(ledger_url, lambda contender, _: _route(contender))
     assert sorted(len(jobs) for jobs in created) == [0] * (CONTENDERS - 1) + [2]
     assert count(ledger, t.jobs) == 2
-    assert {j["rule_name"] for j in ledger.list_jobs()} == {"to-pacs", "to-ai"}
+    assert {j.rule_name for j in ledger.list_jobs()} == {"to-pacs", "to-ai"}
     assert count(ledger, t.events, t.events.c.kind == "routed") == 1
 
 

@@ -104,9 +104,9 @@ def test_photograph_summary_reaches_only_the_source_pacs(
 
     def states() -> list[str]:
         jobs = node.ledger.list_jobs()
-        failed = [str(j["error"]) for j in jobs if j["state"] == "failed"]
+        failed = [str(j.error) for j in jobs if j.state == "failed"]
         assert not failed, failed
-        return [str(j["state"]) for j in jobs]
+        return [str(j.state) for j in jobs]
 
     wait_for(lambda: states().count("delivered") == 3, timeout=90, what=f"3 delivered jobs; now {states()}")
 
@@ -123,12 +123,12 @@ def test_photograph_summary_reaches_only_the_source_pacs(
 
     withheld: dict[str, list[str]] = {}
     for job in node.ledger.list_jobs():
-        assert job["state"] == "delivered" and not job["error"]
+        assert job.state == "delivered" and not job.error
         ticket_study = dcmread(
-            next(node.storage.job_dir(int(job["id"])).joinpath("input").iterdir()), stop_before_pixels=True
+            next(node.storage.job_dir(int(job.id)).joinpath("input").iterdir()), stop_before_pixels=True
         ).StudyInstanceUID
-        events = node.ledger.job_events(int(job["id"]))
-        withheld[str(ticket_study)] = sorted(str(e["message"]) for e in events if e["kind"] == "withheld")
+        events = node.ledger.job_events(int(job.id))
+        withheld[str(ticket_study)] = sorted(str(e.message) for e in events if e.kind == "withheld")
     assert [m.split(":")[0] for m in withheld[studies["orthanc"]]] == [
         "withheld 1 object(s) (Secondary Capture) from research"
     ]

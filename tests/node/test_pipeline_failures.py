@@ -11,7 +11,7 @@ from tests.support.ports import wait_for
 
 
 def _states(node: Node) -> dict[str, tuple[str, str]]:
-    return {str(j["rule_name"]): (str(j["state"]), str(j["error"] or "")) for j in node.ledger.list_jobs()}
+    return {str(j.rule_name): (str(j.state), str(j.error or "")) for j in node.ledger.list_jobs()}
 
 
 def test_failing_and_timed_out_pipelines_fail_only_their_jobs(

@@ -13,7 +13,7 @@ from pydicom import dcmread
 
 from dicom_node.config import Config
 from dicom_node.dispatch.priors_step import link_priors
-from dicom_node.ledger import Ledger, open_ledger
+from dicom_node.ledger import JobTicket, Ledger, open_ledger
 from dicom_node.node import Node
 from dicom_node.query import QueryError
 from dicom_node.samples import Patient, ct_series
@@ -74,12 +74,12 @@ def _setup(
     return config, open_ledger(config.storage.database_url), Storage(config.storage.path, 0, False)
 
 
-def _ticket(config: Config) -> dict[str, Any]:
-    return {"rule": config.rules[0].model_dump(mode="json")}
+def _ticket(config: Config) -> JobTicket:
+    return JobTicket(series_instance_uid="1.2.3", revision=1, rule=config.rules[0].model_dump(mode="json"))
 
 
 def _events(ledger: Ledger, job_id: int) -> list[str]:
-    return [e["message"] for e in ledger.job_events(job_id)]
+    return [e.message for e in ledger.job_events(job_id)]
 
 
 def test_priors_are_found_retrieved_once_and_linked(orthanc: Orthanc, tmp_path: Path) -> None:
@@ -170,14 +170,14 @@ def test_a_job_gets_its_prior_once_and_a_resent_study_does_not_fetch_it_again(
     node = start_node(destinations={"pacs": {**archive, "query": {}}}, rules=[rule])
 
     def delivered(n: int) -> bool:
-        return [j["state"] for j in node.ledger.list_jobs()] == ["delivered"] * n
+        return [j.state for j in node.ledger.list_jobs()] == ["delivered"] * n
 
     assert storescu(node.port, current).returncode == 0
     wait_for(lambda: delivered(1), timeout=180, what="the first job delivered")
     assert any("retrieved" in m for m in _events(node.ledger, 1))
     assert storescu(node.port, current).returncode == 0  # the study sent again: a new revision, a new job
     wait_for(lambda: delivered(2), timeout=180, what="the second job delivered")
-    job_ids = sorted(int(j["id"]) for j in node.ledger.list_jobs())
+    job_ids = sorted(int(j.id) for j in node.ledger.list_jobs())
     assert any("already held, not retrieved again" in m for m in _events(node.ledger, job_ids[1]))
     stats = node.ledger.completion_stats()
     assert (stats["priors_retrieved"], stats["priors_held"]) == (1, 1)
@@ -207,10 +207,10 @@ def test_an_archive_down_delays_only_its_job(
             timeout=60,
             what="a retry of the job asking for priors",
         )
-        jobs = {j["rule_name"]: j for j in node.ledger.list_jobs()}
-        assert jobs["qc-with-prior"]["state"] in ("queued", "running")
+        jobs = {j.rule_name: j for j in node.ledger.list_jobs()}
+        assert jobs["qc-with-prior"].state in ("queued", "running")
         wait_for(
-            lambda: {j["rule_name"]: j["state"] for j in node.ledger.list_jobs()}["copy"] == "delivered",
+            lambda: {j.rule_name: j.state for j in node.ledger.list_jobs()}["copy"] == "delivered",
             timeout=60,
             what="the other rule's job delivered meanwhile",
         )
@@ -218,7 +218,7 @@ def test_an_archive_down_delays_only_its_job(
         orthanc.start()
         orthanc.add_modality("node", "AI_NODE", free_port())  # Orthanc keeps REST-made peers in memory
     wait_for(
-        lambda: {j["rule_name"]: j["state"] for j in node.ledger.list_jobs()}["qc-with-prior"] == "delivered",
+        lambda: {j.rule_name: j.state for j in node.ledger.list_jobs()}["qc-with-prior"] == "delivered",
         timeout=120,
         what="the job delivered once Orthanc is back",
     )

@@ -60,7 +60,7 @@ def test_duplicate_instance_is_replaced_and_counted_once(
     rows = _instances(node)
     assert len(rows) == 2 and all(r["receive_count"] == 2 for r in rows)
     series = node.ledger.get_series(1)
-    assert series is not None and series["instance_count"] == 2 and series["revision"] == 1
+    assert series is not None and series.instance_count == 2 and series.revision == 1
 
 
 def _compress(source: Path, target: Path, how: str) -> Path:
@@ -127,9 +127,7 @@ def test_korean_and_japanese_character_sets(start_node: Callable[..., Node], tmp
     jp = ct_series(tmp_path / "jp", japanese, slices=1, size=16, description="胸部")
     assert storescu(node.port, korean + jp).returncode == 0
     descriptions = sorted(
-        s["series_description"]
-        for s in (node.ledger.get_series(1), node.ledger.get_series(2))
-        if s is not None
+        s.series_description for s in (node.ledger.get_series(1), node.ledger.get_series(2)) if s is not None
     )
     assert descriptions == sorted(["흉부 CT", "胸部"])
     stored = dcmread(node.storage.absolute(str(_instances(node)[0]["path"])))

@@ -13,6 +13,7 @@ from pydicom import dcmread
 
 from dicom_node.cli import main
 from dicom_node.dispatch.pipeline_process import PipelineProcess
+from dicom_node.ledger import JobRecord
 from dicom_node.node import Node
 from dicom_node.web import create_app
 from tests.support.dcmtk import storescu
@@ -53,16 +54,18 @@ def test_every_delivered_object_ends_committed(
     orthanc.add_modality("node", "AI_NODE", node.port)
     assert storescu(node.port, ct_files).returncode == 0
     wait_for(
-        lambda: [j["state"] for j in node.ledger.list_jobs()] == ["delivered"],
+        lambda: [j.state for j in node.ledger.list_jobs()] == ["delivered"],
         timeout=60,
         what="a delivered (committed) job",
     )
-    job_id = int(node.ledger.list_jobs()[0]["id"])
+    job_id = int(node.ledger.list_jobs()[0].id)
     deliveries = node.ledger.deliveries(job_id)
-    assert {d["sop_instance_uid"] for d in deliveries} == _uids(ct_files)
-    assert all(d["commitment"] == "committed" and d["committed_at"] >= d["delivered_at"] for d in deliveries)
+    assert {d.sop_instance_uid for d in deliveries} == _uids(ct_files)
+    assert all(
+        d.commitment == "committed" and (d.committed_at or 0) >= (d.delivered_at or 1) for d in deliveries
+    )
     assert node.ledger.counts()["objects_committed"] == len(ct_files)
-    kinds = [e["message"] for e in node.ledger.job_events(job_id) if e["kind"] == "commitment"]
+    kinds = [e.message for e in node.ledger.job_events(job_id) if e.kind == "commitment"]
     assert any(f"{len(ct_files)} committed, 0 failed" in m for m in kinds)
     with TestClient(create_app(node)) as client:  # sent vs committed on the dashboard's API and /metrics
         (destination,) = client.get("/api/destinations").json()
@@ -102,7 +105,7 @@ def test_object_deleted_before_the_request_is_reported_failed_and_sent_again(
     owner = "test-owner"
 
     def step(expected: str) -> None:
-        found: list[Any] = []
+        found: list[JobRecord] = []
 
         def claimed() -> bool:
             job = node.ledger.claim_job(owner, 60)
@@ -111,15 +114,15 @@ def test_object_deleted_before_the_request_is_reported_failed_and_sent_again(
             return job is not None
 
         wait_for(claimed, timeout=30, what=f"the job due ({expected})")
-        assert found[0]["state"] == expected
+        assert found[0].state == expected
         runner.process(found[0], owner, pipelines)
 
     def states() -> list[tuple[str, str | None]]:
-        return [(d["state"], d["commitment"]) for d in node.ledger.deliveries(job_id)]
+        return [(d.state, d.commitment) for d in node.ledger.deliveries(job_id)]
 
     assert storescu(node.port or 0, ct_files).returncode == 0
     step("running")  # produce: one delivery per original
-    job_id = int(node.ledger.list_jobs()[0]["id"])
+    job_id = int(node.ledger.list_jobs()[0].id)
     step("sending")  # send all; commitment is asked in the next round
     assert sorted(orthanc.sop_instance_uids()) == sorted(_uids(ct_files))
     assert all(s == ("delivered", None) for s in states())
@@ -127,22 +130,20 @@ def test_object_deleted_before_the_request_is_reported_failed_and_sent_again(
     orthanc.delete_instance(victim)  # the archive loses one object before the request
     step("sending")  # N-ACTION; Orthanc's N-EVENT-REPORT comes on a new association
     wait_for(lambda: ("pending", None) in states(), timeout=60, what=f"the failure report; now {states()}")
-    by_uid = {d["sop_instance_uid"]: d for d in node.ledger.deliveries(job_id)}
-    assert (
-        by_uid[victim]["state"] == "pending" and "storage commitment failed" in by_uid[victim]["last_error"]
-    )
-    assert all(d["commitment"] == "committed" for uid, d in by_uid.items() if uid != victim)
-    assert node.ledger.get_job(job_id)["state"] == "produced"  # type: ignore[index]
+    by_uid = {d.sop_instance_uid: d for d in node.ledger.deliveries(job_id)}
+    assert by_uid[victim].state == "pending" and "storage commitment failed" in str(by_uid[victim].last_error)
+    assert all(d.commitment == "committed" for uid, d in by_uid.items() if uid != victim)
+    assert node.ledger.get_job(job_id).state == "produced"  # type: ignore[union-attr]
     step("sending")  # the failed object is sent again
     assert victim in orthanc.sop_instance_uids()
     step("sending")  # and its commitment requested
     wait_for(
         lambda: all(c == "committed" for _, c in states()), timeout=60, what=f"all committed; {states()}"
     )
-    if node.ledger.get_job(job_id)["state"] != "delivered":  # type: ignore[index]
+    if node.ledger.get_job(job_id).state != "delivered":  # type: ignore[union-attr]
         step("sending")  # the report came after the round ended, not during its N-ACTION
-    assert node.ledger.get_job(job_id)["state"] == "delivered"  # type: ignore[index]
-    resent = {d["sop_instance_uid"]: d["attempts"] for d in node.ledger.deliveries(job_id)}
+    assert node.ledger.get_job(job_id).state == "delivered"  # type: ignore[union-attr]
+    resent = {d.sop_instance_uid: d.attempts for d in node.ledger.deliveries(job_id)}
     assert resent[victim] == 2 and all(n == 1 for uid, n in resent.items() if uid != victim)
     pipelines.kill()
 
@@ -161,12 +162,12 @@ def test_an_archive_that_never_commits_fails_the_job_with_the_reason(
     )
     assert storescu(node.port or 0, ct_files, aec="UNKNOWN_NODE").returncode == 0
     wait_for(
-        lambda: [j["state"] for j in node.ledger.list_jobs()] == ["failed"],
+        lambda: [j.state for j in node.ledger.list_jobs()] == ["failed"],
         timeout=60,
         what="the job to fail",
     )
     job = node.ledger.list_jobs()[0]
-    assert "no storage commitment report within 1 s" in str(job["error"])
-    deliveries = node.ledger.deliveries(int(job["id"]))
-    assert all(d["state"] == "delivered" and d["commitment"] != "committed" for d in deliveries)
+    assert "no storage commitment report within 1 s" in str(job.error)
+    deliveries = node.ledger.deliveries(int(job.id))
+    assert all(d.state == "delivered" and d.commitment != "committed" for d in deliveries)
     assert node.ledger.counts()["objects_committed"] == 0

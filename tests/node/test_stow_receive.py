@@ -103,13 +103,13 @@ def test_curl_form_upload_is_stored_completed_and_routed(stow_node: StowNode, tm
         assert stow_node.node.storage.absolute(row["path"]).is_file()
         assert row["calling_ae"] == CLIENT
     wait_for(
-        lambda: any(j["series_instance_uid"] == series_uid for j in ledger.list_jobs(limit=1000)),
+        lambda: any(j.series_instance_uid == series_uid for j in ledger.list_jobs(limit=1000)),
         timeout=30,
         what="the STOW-RS series completed and routed",
     )
-    assert {
-        j["rule_name"] for j in ledger.list_jobs(limit=1000) if j["series_instance_uid"] == series_uid
-    } == {"ct-seen"}
+    assert {j.rule_name for j in ledger.list_jobs(limit=1000) if j.series_instance_uid == series_uid} == {
+        "ct-seen"
+    }
 
 
 def test_dcm4che_style_and_quirky_bodies(stow_node: StowNode, tmp_path: Path) -> None:

@@ -61,27 +61,27 @@ def test_fires_once_both_series_are_in(
     rule = {"name": "t1-rest", "series": ROLES, "send_to": ["scp"], "quiet_s": 1.0, "wait_max_s": 600}
     node = _node(start_node, scp, rule)
     assert storescu(node.port, t1).returncode == 0
-    wait_for(lambda: node.ledger.get_series(1)["state"] == "routed", timeout=20, what="the T1 routed")  # type: ignore[index]
+    wait_for(lambda: node.ledger.get_series(1).state == "routed", timeout=20, what="the T1 routed")  # type: ignore[union-attr]
     time.sleep(2.5)  # past the study's quiet period: the resting-state series is missing, the rule waits
     assert node.ledger.list_jobs() == []
     assert storescu(node.port, bold).returncode == 0
-    wait_for(
-        lambda: [j["state"] for j in node.ledger.list_jobs()] == ["delivered"], timeout=60, what="delivery"
-    )
+    wait_for(lambda: [j.state for j in node.ledger.list_jobs()] == ["delivered"], timeout=60, what="delivery")
     assert set(scp.stored_counts()) == _uids(t1) | _uids(bold)  # every matched series, each once
     assert set(scp.stored_counts().values()) == {1}
     (job,) = node.ledger.list_jobs()
     study_uid = str(dcmread(t1[0], stop_before_pixels=True).StudyInstanceUID)
     (decision,) = node.ledger.study_decisions(study_uid)
-    assert decision["decision"] == "fired" and decision["job_id"] == job["id"]
-    assert set(json.loads(decision["roles"])) == {"t1", "bold"}
+    assert decision.decision == "fired" and decision.job_id == job.id
+    assert set(json.loads(decision.roles)) == {"t1", "bold"}
     assert any("study rule 't1-rest' fired" in e["message"] for e in queries.series_events(node.ledger, 1))
 
     time.sleep(2.0)  # decided once: later passes of the scheduler do not fire again
     assert len(node.ledger.list_jobs()) == 1
-    ticket = json.loads(str(node.ledger.get_job(int(job["id"]))["ticket"]))  # type: ignore[index]
-    assert ticket["series_instance_uid"] == str(dcmread(t1[0], stop_before_pixels=True).SeriesInstanceUID)
-    assert [s["role"] for s in ticket["study_series"]] == ["t1", "bold"]  # the first role is the input
+    stored = node.ledger.get_job(job.id)
+    assert stored is not None
+    ticket = stored.read_ticket()
+    assert ticket.series_instance_uid == str(dcmread(t1[0], stop_before_pixels=True).SeriesInstanceUID)
+    assert [s.role for s in ticket.roles] == ["t1", "bold"]  # the first role is the input
     (folder,) = link_study_series(node.ledger, node.storage, ticket, tmp_path / "context")
     assert folder.name == "bold"
     assert {str(dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in folder.iterdir()} == _uids(bold)
@@ -102,14 +102,12 @@ def test_policies_when_a_series_never_comes(
     assert storescu(node.port, t1).returncode == 0
     study_uid = str(dcmread(t1[0], stop_before_pixels=True).StudyInstanceUID)
     wait_for(lambda: len(node.ledger.study_decisions(study_uid)) == 3, timeout=30, what="three decisions")
-    decisions = {d["rule_name"]: d for d in node.ledger.study_decisions(study_uid)}
-    assert decisions["process"]["decision"] == "processed-incomplete"
-    assert decisions["discard"]["decision"] == decisions["wait"]["decision"] == "discarded"
-    assert decisions["wait"]["decided_at"] > decisions["discard"]["decided_at"]
-    assert [j["rule_name"] for j in node.ledger.list_jobs()] == ["process"]
-    wait_for(
-        lambda: [j["state"] for j in node.ledger.list_jobs()] == ["delivered"], timeout=60, what="delivery"
-    )
+    decisions = {d.rule_name: d for d in node.ledger.study_decisions(study_uid)}
+    assert decisions["process"].decision == "processed-incomplete"
+    assert decisions["discard"].decision == decisions["wait"].decision == "discarded"
+    assert decisions["wait"].decided_at > decisions["discard"].decided_at
+    assert [j.rule_name for j in node.ledger.list_jobs()] == ["process"]
+    wait_for(lambda: [j.state for j in node.ledger.list_jobs()] == ["delivered"], timeout=60, what="delivery")
     assert set(scp.stored_counts()) == _uids(t1)  # what arrived
     messages = [e["message"] for e in queries.series_events(node.ledger, 1)]
     assert any("missing bold" in m for m in messages)

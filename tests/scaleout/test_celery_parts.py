@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from dicom_node.config import build_config
-from dicom_node.dispatch.job_claims import claim_job_by_id, due_jobs, queue_for
+from dicom_node.dispatch.queues import queue_for
 from dicom_node.errors import ConfigError
-from dicom_node.ledger import InstanceRecord, Ledger, open_ledger
+from dicom_node.ledger import InstanceRecord, JobTicket, Ledger, NewJob, open_ledger
 from tests.scaleout.services import RedisServer
 from tests.support.node import DICOM_NODE
 
@@ -42,10 +42,11 @@ def _ledger_with_jobs(tmp_path: Path) -> tuple[Ledger, list[int]]:
         ]
     )
     (series_id,) = ledger.complete_quiet_series(quiet_s=1, now=time.time() + 100)
+    ticket = JobTicket(series_instance_uid="1.2.3", revision=1)
     jobs = [
-        {"rule_name": "ai", "action": "pipeline", "pipeline": "qc", "ticket": {}},
-        {"rule_name": "copy", "action": "forward", "pipeline": None, "ticket": {}},
-        {"rule_name": "drop", "action": "discard", "pipeline": None, "ticket": {}},
+        NewJob("ai", "pipeline", "qc", ticket),
+        NewJob("copy", "forward", None, ticket),
+        NewJob("drop", "discard", None, ticket),
     ]
     return ledger, ledger.route_series(series_id, jobs, "3 rules fired")
 
@@ -87,23 +88,26 @@ def test_worker_refuses_the_local_backend(tmp_path: Path) -> None:
 
 def test_a_job_is_claimed_once_and_an_expired_lease_is_taken_over(tmp_path: Path) -> None:
     ledger, (ai, copy, drop) = _ledger_with_jobs(tmp_path)
-    assert [(j.id, j.queue) for j in due_jobs(ledger)] == [(ai, "qc"), (copy, "forward")]  # not discarded
+    assert [(j.id, queue_for(j.action, j.pipeline)) for j in ledger.due_jobs()] == [
+        (ai, "qc"),
+        (copy, "forward"),
+    ]  # not discarded
     assert queue_for("pipeline", "rds") == "rds" and queue_for("forward", None) == "forward"
 
-    first = claim_job_by_id(ledger, ai, "worker-a", lease_s=30)
-    assert first is not None and first["state"] == "running" and first["lease_owner"] == "worker-a"
-    assert claim_job_by_id(ledger, ai, "worker-b", lease_s=30) is None  # a duplicate message
-    assert claim_job_by_id(ledger, drop, "worker-b", lease_s=30) is None  # nothing to do
-    assert [j.id for j in due_jobs(ledger)] == [copy]
+    first = ledger.claim_job_by_id(ai, "worker-a", lease_s=30)
+    assert first is not None and first.state == "running" and first.lease_owner == "worker-a"
+    assert ledger.claim_job_by_id(ai, "worker-b", lease_s=30) is None  # a duplicate message
+    assert ledger.claim_job_by_id(drop, "worker-b", lease_s=30) is None  # nothing to do
+    assert [j.id for j in ledger.due_jobs()] == [copy]
 
-    short = claim_job_by_id(ledger, copy, "worker-a", lease_s=0.01)
+    short = ledger.claim_job_by_id(copy, "worker-a", lease_s=0.01)
     assert short is not None
     time.sleep(0.05)  # worker-a "died": its lease expired
-    assert [j.id for j in due_jobs(ledger)] == [copy]
-    taken = claim_job_by_id(ledger, copy, "worker-b", lease_s=30)
-    assert taken is not None and taken["state"] == "running" and taken["lease_owner"] == "worker-b"
+    assert [j.id for j in ledger.due_jobs()] == [copy]
+    taken = ledger.claim_job_by_id(copy, "worker-b", lease_s=30)
+    assert taken is not None and taken.state == "running" and taken.lease_owner == "worker-b"
     assert not ledger.renew_lease(copy, "worker-a", 30)  # the dead holder cannot come back
-    assert "took over an expired lease" in ledger.job_events(copy)[-1]["message"]
+    assert "took over an expired lease" in ledger.job_events(copy)[-1].message
 
 
 def test_dispatcher_sends_each_due_job_to_its_queue_and_again_only_when_stale(
@@ -122,7 +126,7 @@ def test_dispatcher_sends_each_due_job_to_its_queue_and_again_only_when_stale(
         assert dispatcher.enqueue_due() == 2
         assert (client.llen("qc"), client.llen("forward")) == (1, 1)
         assert dispatcher.enqueue_due() == 0  # already sent, not stale yet
-        claim_job_by_id(ledger, ai, "worker-a", lease_s=30)
+        ledger.claim_job_by_id(ai, "worker-a", lease_s=30)
         now[0] += 61
         assert dispatcher.enqueue_due() == 1  # the copy job waited too long: sent again; ai is running
         assert (client.llen("qc"), client.llen("forward")) == (1, 2)

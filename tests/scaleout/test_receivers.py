@@ -92,9 +92,9 @@ def test_a_series_split_across_two_receivers_is_one_series_with_one_job_per_rule
     assert {r["completion_reason"] for r in rows} == {"expected-count", "quiet-period"}
     for row in rows:
         assert _count(ledger, t.events, t.events.c.series_id == row["id"], t.events.c.kind == "complete") == 1
-        jobs = [j for j in ledger.list_jobs() if j["series_id"] == row["id"]]
-        assert sorted(j["rule_name"] for j in jobs) == ["to-archive", "to-pacs"]
-        assert {j["state"] for j in jobs} == {"queued"}  # receivers run no job
+        jobs = [j for j in ledger.list_jobs() if j.series_id == row["id"]]
+        assert sorted(j.rule_name for j in jobs) == ["to-archive", "to-pacs"]
+        assert {j.state for j in jobs} == {"queued"}  # receivers run no job
     stored = list((shared / "spool").rglob("*.dcm"))
     assert len(stored) == 32
     assert not list((shared / "spool").rglob("*.tmp"))

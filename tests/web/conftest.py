@@ -58,7 +58,7 @@ class WebEnv:
     def job_state(self, job_id: int) -> str:
         job = self.node.ledger.get_job(job_id)
         assert job is not None
-        return str(job["state"])
+        return str(job.state)
 
     def wait_job(self, job_id: int, states: tuple[str, ...], timeout: float = 30) -> str:
         deadline = time.monotonic() + timeout
@@ -87,11 +87,11 @@ def wait_failed_job(node: Node, series_uid: str, rule: str = "to-nowhere", timeo
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for job in node.ledger.list_jobs(state="failed", limit=1000):
-            if job["series_instance_uid"] == series_uid and job["rule_name"] == rule:
-                return int(job["id"])
+            if job.series_instance_uid == series_uid and job.rule_name == rule:
+                return int(job.id)
         time.sleep(0.1)
-    jobs = [(j["id"], j["rule_name"], j["state"]) for j in node.ledger.list_jobs(limit=1000)]
-    series = [dict(s) for s in node.ledger.complete_unrouted()]
+    jobs = [(j.id, j.rule_name, j.state) for j in node.ledger.list_jobs(limit=1000)]
+    series = [s.as_dict() for s in node.ledger.complete_unrouted()]
     raise TimeoutError(f"no failed {rule} job for series {series_uid}; jobs: {jobs}; unrouted: {series}")
 
 

@@ -67,7 +67,10 @@ def test_job_list_filters(web_env: WebEnv) -> None:
 def test_unknown_ids_are_404(web_env: WebEnv) -> None:
     assert web_env.client.get("/api/jobs/999999").status_code == 404
     assert web_env.client.get("/api/series/999999").status_code == 404
-    assert web_env.client.post("/api/jobs/999999/retry", headers=web_env.auth()).status_code == 404
+    retried = web_env.client.post("/api/jobs/999999/retry", headers=web_env.auth())
+    assert (retried.status_code, retried.json()) == (404, {"detail": "job 999999 not found"})
+    discarded = web_env.client.post("/api/jobs/999999/discard", headers=web_env.auth())
+    assert (discarded.status_code, discarded.json()) == (404, {"detail": "job 999999 not found"})
     assert web_env.client.get("/jobs/999999").status_code == 404
 
 
@@ -98,6 +101,7 @@ def test_retry_of_a_job_that_is_not_failed_is_409(web_env: WebEnv, failed_job: i
     assert web_env.job_state(failed_job) == "discarded"
     response = web_env.client.post(f"/api/jobs/{failed_job}/retry", headers=web_env.auth())
     assert response.status_code == 409
+    assert response.json() == {"detail": f"job {failed_job} is discarded, only failed jobs can be retried"}
     assert web_env.client.post(f"/api/jobs/{failed_job}/discard", headers=web_env.auth()).status_code == 409
 
 
