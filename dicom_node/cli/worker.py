@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+from typing import Any
 
 from dicom_node.cli.common import add_config_argument, load
 from dicom_node.config import Config
@@ -71,9 +72,14 @@ def run(args: argparse.Namespace) -> int:
     threads = threads_per_process(args.concurrency, args.threads)
     limit_threads(threads)
 
+    from celery.signals import setup_logging
+
     from dicom_node.dispatch.celery_worker import create_worker_app
     from dicom_node.logsetup import get_logger
 
+    # Celery configures no logging of its own when a receiver answers setup_logging: its records (task
+    # received / succeeded, connection errors) go through the node's formatter, like every other line.
+    setup_logging.connect(_logging_is_configured, weak=False)
     app = create_worker_app(config)
     hostname = args.hostname or f"dicom-node-{os.getpid()}@{socket.gethostname()}"
     get_logger("dicom_node.worker").info(
@@ -94,3 +100,7 @@ def run(args: argparse.Namespace) -> int:
         ]
     )
     return 0
+
+
+def _logging_is_configured(**_: Any) -> None:
+    """Celery's ``setup_logging`` receiver: :func:`dicom_node.cli.common.load` configured it already."""
