@@ -49,9 +49,13 @@ def _identity(input_dir: Path) -> list[str]:
     """The patient identity of the series in ``input_dir`` (one header), to redact from the child's log."""
     from pydicom import dcmread
 
-    for path in sorted(p for p in input_dir.iterdir() if p.is_file()):
+    try:
+        paths = sorted(p for p in input_dir.iterdir() if p.is_file())
+    except OSError:  # no folder: the pipeline says so
+        return []
+    for path in paths:
         try:
-            with warnings.catch_warnings():  # a malformed value would be logged before it is registered
+            with warnings.catch_warnings():  # a malformed value is not warned about before it is registered
                 warnings.simplefilter("ignore")
                 ds = dcmread(path, stop_before_pixels=True, specific_tags=list(IDENTITY))
                 return [str(v) for keyword in IDENTITY for v in _values(ds.get(keyword))]

@@ -15,8 +15,10 @@ from tests.support.dcmtk import storescu
 from tests.support.node import REPO, NodeProcess
 from tests.support.ports import wait_for
 
-# the birth date is not a valid DA: the child's writers leave it out and warn, with an extra field
-NAME, PATIENT_ID, BIRTH_DATE = "Lee^Seoyeon", "LOGPHI01", "1980-01-01"
+# A one-component name: highdicom, in the child, warns with the name in the text ("The string ... is
+# unlikely to represent the intended person name"). The birth date is not a valid DA: the child's writers
+# leave it out and warn, with an extra field.
+NAME, PATIENT_ID, BIRTH_DATE = "LeeSeoyeonLog", "LOGPHI01", "1980-01-01"
 
 
 def _events(log: Path) -> list[dict[str, Any]]:
@@ -88,8 +90,11 @@ def test_the_pipeline_child_logs_to_the_node_log_with_the_job(tmp_path: Path) ->
     cleaned = next(e for e in events if e["logger"] == "inference.dicom_out.sanitize")
     assert cleaned["level"] == "warning" and "PatientBirthDate" in cleaned["changes"]
     assert cleaned["job_id"] == finished["job_id"] and cleaned["series_uid"] == finished["series_uid"]
+    named = [e for e in events if e["logger"] == "py.warnings" and "intended person name" in e["event"]]
+    assert named and all("[redacted]" in e["event"] for e in named)  # a warning quoting the patient's name
+    assert named[0]["job_id"] == finished["job_id"]
     text = log.read_text(encoding="utf-8")
-    for phi in (NAME, "Seoyeon", PATIENT_ID, BIRTH_DATE):
+    for phi in (NAME, PATIENT_ID, BIRTH_DATE):
         assert phi not in text
 
 
@@ -110,3 +115,4 @@ def test_the_child_redacts_the_identity_of_the_series_it_runs(tmp_path: Path) ->
     with redact_values(identity):
         assert redact_text(line) == "[redacted] [redacted] ([redacted], born [redacted]) refused"
     assert redact_text(line) == line  # only while that series is being processed
+    assert _identity(tmp_path / "missing") == []  # the pipeline reports the missing folder itself
