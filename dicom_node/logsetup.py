@@ -216,9 +216,14 @@ def configure_logging(level: str = "info", fmt: str = "json", file: Path | None 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)
-    # pynetdicom (every PDU) and highdicom (every module copied) are chatty at INFO; keep their warnings.
-    for chatty in ("pynetdicom", "highdicom"):
+    # pynetdicom (every PDU), highdicom (every module copied) and (billiard's) multiprocessing (every child
+    # started and stopped) are chatty at INFO; keep their warnings. multiprocessing may have been given a
+    # handler of its own (billiard does so in a spawned child): it writes through the root's like the rest.
+    for chatty in ("pynetdicom", "highdicom", "multiprocessing"):
         logging.getLogger(chatty).setLevel(max(numeric, logging.WARNING))
+    multiprocessing = logging.getLogger("multiprocessing")
+    multiprocessing.handlers.clear()
+    multiprocessing.propagate = True
     logging.captureWarnings(True)
     _settings = LogSettings(level, fmt, file)
 
