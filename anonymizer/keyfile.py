@@ -27,7 +27,7 @@ def load_or_create_key(path: Path) -> bytes:
             fh.write(secrets.token_hex(32) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-        log.info("anonymizer.key_created path=%s", path)
+        log.info("anonymizer_key_created", extra={"path": str(path)})
     return _read_key(path)
 
 
@@ -38,7 +38,7 @@ def _read_key(path: Path) -> bytes:
     except OSError as exc:
         raise AnonymizationError(f"{path}: cannot read key file ({exc.strerror})") from exc
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        log.warning("anonymizer.key_file_permissive path=%s mode=%o", path, mode & 0o777)
+        log.warning("anonymizer_key_file_permissive", extra={"path": str(path), "mode": f"{mode & 0o777:o}"})
     try:
         key = bytes.fromhex(text.decode("ascii"))
     except (UnicodeDecodeError, ValueError):

@@ -34,7 +34,10 @@ log = get_logger("dicom_node.node")
 
 def check_pipelines(config: Config) -> None:
     """Refuse to start with a rule naming a pipeline the registry does not know, or with pipeline params
-    that pipeline rejects (checked without loading models)."""
+    that pipeline rejects (checked without loading models): each ``pipelines.<name>.params`` against the
+    typed model the pipeline declares in the registry, an unknown or badly typed key named by its path
+    (``pipelines.fmri.params.tr_sconds: unknown parameter of pipeline fmri``). The params then hold the
+    validated values (the keys given, typed): what the pipeline process receives."""
     from inference.registry import check_params, names  # light: no torch at import
 
     known = set(names())
@@ -49,7 +52,7 @@ def check_pipelines(config: Config) -> None:
     for name, settings in config.pipelines.items():
         if name not in known:
             raise ConfigError(f"invalid configuration: pipelines.{name}: unknown pipeline")
-        check_params(name, settings.params)
+        settings.params = check_params(name, settings.params).model_dump(mode="json", exclude_unset=True)
 
 
 def job_ticket(config: Config, series: SeriesRecord, rule: Rule, reason: str) -> JobTicket:

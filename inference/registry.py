@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pydicom.dataset import Dataset
 
 from dicom_node.errors import InputError, PipelineError
+from inference.pipeline_params import PipelineParams, validate_params
 from inference.study_context import StudyContext
 
 if TYPE_CHECKING:
@@ -41,8 +42,10 @@ class PipelineInfo:
     ``source_pixels_in``: SOP Class UIDs of the outputs that show the source images' pixels (e.g. an SC
     summary with the photograph on it). The node sends such outputs only back to the PACS the series came
     from (:mod:`dicom_node.dispatch.photo_containment`); empty = no output shows the source's pixels.
-    ``check_params``: "module:function" that validates ``pipelines.<name>.params`` without loading models
-    (raises ConfigError), so that the node refuses a bad configuration at start, not at the first job.
+    ``params``: "module:Class", the pipeline's typed params model (:mod:`inference.pipeline_params`, in a
+    light module: pydantic only), validated by the node's configuration at start (:func:`params_model`).
+    ``check_params``: "module:function" with further checks of ``pipelines.<name>.params`` that need no
+    model (e.g. reading the files they name; raises ConfigError), run by the node at start.
     """
 
     name: str
@@ -51,6 +54,7 @@ class PipelineInfo:
     demo_input: str | None = None
     source_pixels_in: frozenset[str] = frozenset()
     check_params: str | None = None
+    params: str = "inference.pipeline_params:NoParams"
 
 
 BUILTIN: dict[str, PipelineInfo] = {
@@ -59,6 +63,7 @@ BUILTIN: dict[str, PipelineInfo] = {
         accepts="3D T1 brain MR (MPRAGE/TFL/BRAVO/FSPGR): 10 regional volumes + atrophy flags (research)",
         target="inference.pipelines.atrophy:build",
         check_params="inference.pipelines.atrophy:check_params",
+        params="inference.pipelines.atrophy.params_model:AtrophyParamsModel",
     ),
     "dermatitis": PipelineInfo(
         name="dermatitis",
@@ -71,11 +76,13 @@ BUILTIN: dict[str, PipelineInfo] = {
                 "1.2.840.10008.5.1.4.1.1.7.4",  # Multi-frame True Color Secondary Capture Image Storage
             }
         ),
+        params="inference.pipelines.dermatitis.params_model:DermatitisParams",
     ),
     "fmri": PipelineInfo(
         name="fmri",
         accepts="resting-state BOLD EPI (4D MR: classic slices, Siemens mosaic, enhanced multi-frame)",
         target="inference.pipelines.fmri:build",
+        params="inference.pipelines.fmri.params_model:FmriParams",
     ),
     "qc": PipelineInfo(
         name="qc",
@@ -87,7 +94,7 @@ BUILTIN: dict[str, PipelineInfo] = {
         accepts="neonatal chest radiograph (CR/DX, one image): lungs; RDS probability for newborns only",
         demo_input="inference.pipelines.rds.phantom_dicom:demo_input",
         target="inference.pipelines.rds.pipeline:build",
-        check_params="inference.pipelines.rds:check_params",
+        params="inference.pipelines.rds.params_model:RdsParams",
     ),
 }
 
@@ -106,13 +113,27 @@ def info(name: str) -> PipelineInfo:
         raise InputError(f"unknown pipeline {name!r}; known: {', '.join(names())}") from None
 
 
-def check_params(name: str, params: Mapping[str, Any]) -> None:
-    """Validate ``pipelines.<name>.params`` the way the pipeline will read them (ConfigError if not)."""
+def params_model(name: str) -> type[PipelineParams]:
+    """The typed params model of pipeline ``name`` (imports only its light module: no torch)."""
+    module_name, _, cls = info(name).params.partition(":")
+    model: type[PipelineParams] = getattr(importlib.import_module(module_name), cls)
+    return model
+
+
+def parse_params(name: str, params: Mapping[str, Any]) -> PipelineParams:
+    """``pipelines.<name>.params`` validated by the pipeline's model (ConfigError naming the key); light."""
+    return validate_params(params_model(name), name, params)
+
+
+def check_params(name: str, params: Mapping[str, Any]) -> PipelineParams:
+    """Validate ``pipelines.<name>.params`` the way the pipeline will read them (ConfigError naming the
+    key if not): its typed model, then its further checks; return the validated model."""
+    model = parse_params(name, params)
     target = info(name).check_params
-    if target is None:
-        return
-    module_name, _, func = target.partition(":")
-    getattr(importlib.import_module(module_name), func)(params)
+    if target is not None:
+        module_name, _, func = target.partition(":")
+        getattr(importlib.import_module(module_name), func)(params)
+    return model
 
 
 def load(name: str, settings: Mapping[str, Any] | None = None) -> Pipeline:

@@ -3,6 +3,8 @@
 Each subcommand module exposes ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
 Modules import only light dependencies at top level; heavy ones (torch, MONAI) are imported in ``run``.
 Errors the user can act on are :class:`~dicom_node.errors.DicomNodeError`: printed as one line, exit 2.
+Every subcommand logs in the one dialect of :mod:`dicom_node.logsetup` (structured lines on stderr, PHI
+redacted); those that read ``--config`` then log as its ``logging`` section says.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 
 from dicom_node import __version__
 from dicom_node.errors import DicomNodeError
+from dicom_node.logsetup import configure_logging
 
 # (subcommand, module) in the order shown by --help.
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -25,6 +28,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("route", "dicom_node.cli.route"),
     ("jobs", "dicom_node.cli.jobs"),
     ("retry", "dicom_node.cli.retry"),
+    ("check-config", "dicom_node.cli.check_config"),
     ("anonymize", "dicom_node.cli.anonymize"),
     ("volume", "inference.cli.volume"),
     ("pipelines", "inference.cli.pipelines"),
@@ -63,6 +67,7 @@ def _database_unreachable(exc: Exception) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_logging()  # the defaults (info, json, stderr) until a command reads its --config
     try:
         return int(args._run(args))
     except DicomNodeError as exc:

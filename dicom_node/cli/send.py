@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from pydicom.errors import InvalidDicomError
@@ -11,8 +10,10 @@ from pydicom.filereader import read_file_meta_info
 
 from dicom_node.config import DestinationConfig
 from dicom_node.errors import InputError
+from dicom_node.logsetup import get_logger
 from dicom_node.network.sender import Outgoing, send
 
+log = get_logger("dicom_node.cli.send")
 HELP = "send DICOM files/folders to HOST:PORT with C-STORE"
 
 
@@ -49,14 +50,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--to {args.to!r}: expected HOST:PORT")
     objects, skipped = collect(args.paths)
     for path in skipped:
-        print(f"skipped (not DICOM Part 10): {path}", file=sys.stderr)
+        log.warning("send_skipped", path=path, reason="not DICOM Part 10")
     if not objects:
         raise InputError("no DICOM files to send")
     destination = DestinationConfig(host=host, port=int(port), ae_title=args.aec, calling_ae_title=args.aet)
-    print(f"sending {len(objects)} object(s) to {args.aec}@{host}:{port}", file=sys.stderr)
+    log.info("send_started", objects=len(objects), called_ae=args.aec, host=host, port=int(port))
     outcomes = send(destination, args.aet, objects, batch_size=args.batch)
     failed = [o for o in outcomes if not o.accepted]
     for outcome in failed:
-        print(f"failed: {objects[outcome.key].path}: {outcome.error}", file=sys.stderr)
+        log.warning("send_failed", path=str(objects[outcome.key].path), error=outcome.error)
     print(f"sent {len(outcomes) - len(failed)}, failed {len(failed)}, skipped {len(skipped)}")
     return 1 if failed else 0

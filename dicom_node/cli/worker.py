@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+from typing import Any
 
 from dicom_node.cli.common import add_config_argument, load
 from dicom_node.config import Config
@@ -71,9 +72,15 @@ def run(args: argparse.Namespace) -> int:
     threads = threads_per_process(args.concurrency, args.threads)
     limit_threads(threads)
 
+    from celery.signals import setup_logging, worker_process_init
+
     from dicom_node.dispatch.celery_worker import create_worker_app
     from dicom_node.logsetup import get_logger
 
+    # Celery configures no logging of its own when a receiver answers setup_logging: its records (task
+    # received / succeeded, connection errors) go through the node's formatter, like every other line.
+    setup_logging.connect(_logging_is_configured, weak=False)
+    worker_process_init.connect(_no_billiard_child_logging, weak=False)
     app = create_worker_app(config)
     hostname = args.hostname or f"dicom-node-{os.getpid()}@{socket.gethostname()}"
     get_logger("dicom_node.worker").info(
@@ -94,3 +101,15 @@ def run(args: argparse.Namespace) -> int:
         ]
     )
     return 0
+
+
+def _logging_is_configured(**_: Any) -> None:
+    """Celery's ``setup_logging`` receiver: :func:`dicom_node.cli.common.load` configured it already."""
+
+
+def _no_billiard_child_logging(**_: Any) -> None:
+    """In each pool process: drop the variables by which Celery has billiard give a spawned child (the
+    pipeline process) a logging handler of its own; the child logs as its parent does
+    (:func:`dicom_node.logsetup.configure_child`)."""
+    for name in ("_MP_FORK_LOGLEVEL_", "_MP_FORK_LOGFILE_", "_MP_FORK_LOGFORMAT_"):
+        os.environ.pop(name, None)

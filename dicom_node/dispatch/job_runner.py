@@ -40,7 +40,7 @@ from dicom_node.dispatch.study_series import link_study_series, study_series_fil
 from dicom_node.dispatch.targets import Outgoing, send
 from dicom_node.errors import DeliveryError, DicomNodeError, PipelineError, TicketError
 from dicom_node.ledger import DeliveryRecord, JobRecord, JobTicket, Ledger, StoredInstance
-from dicom_node.logsetup import get_logger
+from dicom_node.logsetup import get_logger, log_context
 from dicom_node.query import QueryError
 from dicom_node.storage import Storage
 
@@ -106,12 +106,18 @@ class JobRunner:
             )
 
     def process_safely(self, job: JobRecord, owner: str, pipelines: PipelineProcess) -> None:
-        """:meth:`process`, with an unexpected error failing the job instead of the worker."""
+        """:meth:`process`, with an unexpected error failing the job instead of the worker; every line
+        logged meanwhile (the pipeline child's too) carries the job id and series UID."""
         try:
-            self.process(job, owner, pipelines)
-        except Exception as exc:
-            log.error("job_crashed", job_id=job.id, error=str(exc), exc_info=True)
-            self.ledger.job_failed(job.id, owner, f"internal error: {exc}")
+            series_uid: str | None = job.read_ticket().series_instance_uid
+        except TicketError:  # process() fails the job, saying why
+            series_uid = None
+        with log_context(job_id=job.id, series_uid=series_uid):
+            try:
+                self.process(job, owner, pipelines)
+            except Exception as exc:
+                log.error("job_crashed", job_id=job.id, error=str(exc), exc_info=True)
+                self.ledger.job_failed(job.id, owner, f"internal error: {exc}")
 
     def process(self, job: JobRecord, owner: str, pipelines: PipelineProcess) -> None:
         """Move a leased job on: ``running`` → produce; ``sending`` → deliver what is pending."""

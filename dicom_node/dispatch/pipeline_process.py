@@ -12,13 +12,24 @@ from __future__ import annotations
 import io
 import multiprocessing as mp
 import traceback
+import warnings
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from dicom_node.errors import PipelineError
+from dicom_node.logsetup import (
+    LogSettings,
+    configure_child,
+    context_fields,
+    current_settings,
+    log_context,
+    redact_values,
+)
 from dicom_node.parent_watch import exit_with_parent
+
+IDENTITY = ("PatientName", "PatientID", "PatientBirthDate", "OtherPatientIDs", "AccessionNumber")
 
 
 @dataclass(frozen=True)
@@ -68,18 +79,43 @@ def _received(name: str, payload: Any, output_dir: Path) -> list[PipelineOutput]
     return list(payload)
 
 
-def _child_main(conn: Connection) -> None:  # pragma: no cover - runs in the child process
+def _identity(input_dir: Path) -> list[str]:
+    """The patient identity of the series in ``input_dir`` (one header), to redact from the child's log."""
+    from pydicom import dcmread
+
+    try:
+        paths = sorted(p for p in input_dir.iterdir() if p.is_file())
+    except OSError:  # no folder: the pipeline says so
+        return []
+    for path in paths:
+        try:
+            with warnings.catch_warnings():  # a malformed value is not warned about before it is registered
+                warnings.simplefilter("ignore")
+                ds = dcmread(path, stop_before_pixels=True, specific_tags=list(IDENTITY))
+                return [str(v) for keyword in IDENTITY for v in _values(ds.get(keyword))]
+        except Exception:  # not DICOM: try the next file
+            continue
+    return []
+
+
+def _values(value: Any) -> list[Any]:
+    return [] if value is None else list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _child_main(conn: Connection, log: LogSettings | None = None) -> None:  # pragma: no cover - child
     exit_with_parent()
+    configure_child(log)  # the parent's stream or file, its level and format; PHI redacted
     while True:
         try:
             request = conn.recv()
         except (EOFError, OSError):
             return
-        name, input_dir, output_dir, settings = request
+        name, input_dir, output_dir, settings, fields = request
         try:
             from inference.registry import run_pipeline
 
-            datasets = run_pipeline(name, Path(input_dir), settings)
+            with log_context(**fields), redact_values(_identity(Path(input_dir))):
+                datasets = run_pipeline(name, Path(input_dir), settings)
             if not datasets:
                 raise PipelineError("the pipeline produced no output")
             conn.send(("ok", _write_outputs(datasets, Path(output_dir))))
@@ -104,7 +140,9 @@ class PipelineProcess:
     def _ensure(self) -> Connection:
         if self._process is None or not self._process.is_alive() or self._conn is None:
             parent, child = self._ctx.Pipe()
-            self._process = self._ctx.Process(target=_child_main, args=(child,), daemon=True, name="pipeline")
+            self._process = self._ctx.Process(
+                target=_child_main, args=(child, current_settings()), daemon=True, name="pipeline"
+            )
             self._process.start()
             child.close()
             self._conn = parent
@@ -115,7 +153,7 @@ class PipelineProcess:
     ) -> list[PipelineOutput]:
         """Run pipeline ``name`` on ``input_dir``; its outputs, written into ``output_dir``."""
         conn = self._ensure()
-        conn.send((name, str(input_dir), str(output_dir), settings))
+        conn.send((name, str(input_dir), str(output_dir), settings, context_fields()))
         if not conn.poll(timeout_s):
             self.kill()
             raise PipelineError(f"pipeline {name!r} exceeded its timeout of {timeout_s:g} s and was stopped")

@@ -8,14 +8,15 @@ configuration); ``--device`` chooses cpu / cuda (default: cuda when present).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 from dicom_node.errors import InputError
+from dicom_node.logsetup import get_logger
 
 HELP = "run one pipeline offline on a series folder and write its DICOM outputs"
 KIND_BY_MODALITY = {"SEG": "SEG", "SR": "SR", "OT": "SC"}
+log = get_logger("inference.cli.infer")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if args.bundle is not None:
         settings["bundle"] = args.bundle
     started = time.monotonic()
-    print(f"infer: running {args.pipeline} on {args.path} ...", file=sys.stderr)
+    log.info("infer_started", pipeline=args.pipeline, path=str(args.path))
     outputs = registry.run_pipeline(args.pipeline, args.path, settings)
     args.out.mkdir(parents=True, exist_ok=True)
     for ds in outputs:
@@ -47,5 +48,5 @@ def run(args: argparse.Namespace) -> int:
         target = args.out / f"{kind}_{ds.SOPInstanceUID}.dcm"
         ds.save_as(target, enforce_file_format=True)
         print(target)
-    print(f"infer: {len(outputs)} object(s) in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    log.info("infer_finished", outputs=len(outputs), seconds=round(time.monotonic() - started, 1))
     return 0

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from dicom_node.errors import InputError
+from dicom_node.logsetup import get_logger
 
+log = get_logger("inference.cli.volume")
 HELP = "load one DICOM series (folder) as a volume and write it as NIfTI (RAS), to compare with other tools"
 
 
@@ -34,15 +35,20 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{series_dir}: no such file or folder")
     if not out.name.endswith((".nii", ".nii.gz")):
         raise InputError(f"{out}: the output name must end in .nii or .nii.gz")
-    print(f"loading {series_dir} ...", file=sys.stderr)
+    log.info("volume_loading", path=str(series_dir))
     volume = load_series(series_dir, philips_scaling=args.philips_scaling)
     out.parent.mkdir(parents=True, exist_ok=True)
     to_nifti(volume, out)
     axes = "".join(nib.aff2axcodes(volume.affine_ras()))
     spacing = " x ".join(f"{s:.4g}" for s in volume.spacing)
-    print(
-        f"{out}: {volume.modality} {' x '.join(map(str, volume.array.shape))} {volume.array.dtype}, "
-        f"{spacing} mm, {axes}, {len(volume.datasets)} files",
-        file=sys.stderr,
+    log.info(
+        "volume_written",
+        path=str(out),
+        modality=volume.modality,
+        shape=" x ".join(map(str, volume.array.shape)),
+        dtype=str(volume.array.dtype),
+        spacing_mm=spacing,
+        axes=axes,
+        files=len(volume.datasets),
     )
     return 0

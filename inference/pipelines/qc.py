@@ -15,6 +15,7 @@ from pydicom.sr.coding import Code
 from scipy import ndimage
 
 from inference.pipeline import AlgorithmInfo, LabelMap, Measurement, Pipeline, Result, Segment, Series
+from inference.pipeline_params import NoParams
 
 ANATOMICAL_STRUCTURE = Code("91723000", "SCT", "Anatomical Structure")
 ENTIRE_BODY = Code("38266002", "SCT", "Entire body")
@@ -65,6 +66,7 @@ class QcPipeline(Pipeline):
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         self.settings = dict(settings or {})
+        NoParams.of(self.settings, self.name)
 
     @property
     def algorithm(self) -> AlgorithmInfo:

@@ -35,7 +35,7 @@ def test_infer_writes_valid_outputs(tmp_path: Path) -> None:
         ds = pydicom.dcmread(path)
         assert str(ds.PatientName) == KOREAN_NAME
         assert assert_valid(ds, tmp_path) == []
-    assert "infer:" in proc.stderr  # progress on stderr
+    assert "infer_finished" in proc.stderr  # progress on stderr, in the structured log dialect
 
 
 def test_infer_on_a_single_projection_image(tmp_path: Path) -> None:

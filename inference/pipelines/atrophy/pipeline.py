@@ -22,7 +22,7 @@ missing, or the source voxels are coarser than :data:`.intensity.COARSE_SPACING_
 the 1 mm-trained model under-segments cortex and hippocampi of an upsampled coarse source (on the 2 mm
 Siemens XA30 T1 of a healthy 31-year-old, 7 of 10 regions came out below the 2.5th centile).
 
-Options (``pipelines.atrophy.params``): see :mod:`.params`.
+Options (``pipelines.atrophy.params``): see :mod:`.params_model` (typed) and :mod:`.params` (files read).
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from PIL import Image
 from dicom_node.errors import PipelineError
 from inference.pipeline import AlgorithmInfo, Finding, Measurement, Pipeline, Result, Series
 from inference.pipelines.dermatitis import keyimage, photo, roi, tiling
+from inference.pipelines.dermatitis.params_model import DermatitisParams
 from inference.pipelines.dermatitis.signs import COUNT, GRADED_TILES, SCORE, SEVERITY, SIGN_SUM, SIGNS
 from inference.series_reader import read_headers
 
@@ -55,15 +56,16 @@ class DermatitisPipeline(Pipeline):
         from inference.bundle import Expectation, load_bundle
 
         settings = dict(settings or {})
-        params = dict(settings.get("params") or {})
+        params = DermatitisParams.of(settings, self.name)
         path = Path(settings.get("bundle") or DEFAULT_BUNDLE)
         expect = Expectation(input_channels=3, spatial_dims=2)
         self.bundle = load_bundle(path, device=str(settings.get("device") or "auto"), expect=expect)
         meta: dict[str, Any] = dict(self.bundle.metadata.get("dermatitis") or {})
         self.patch = int(meta.get("patch_size", 64))
-        self.tiles_short_side = int(params.get("tiles_short_side", meta.get("tiles_short_side", 6)))
-        self.min_coverage = float(params.get("min_coverage", meta.get("min_coverage", 0.5)))
-        self.use_roi = bool(params.get("roi", True))
+        tiles, coverage = params.tiles_short_side, params.min_coverage
+        self.tiles_short_side = int(tiles if tiles is not None else meta.get("tiles_short_side", 6))
+        self.min_coverage = float(coverage if coverage is not None else meta.get("min_coverage", 0.5))
+        self.use_roi = params.roi
         self.demonstration = bool(meta.get("demonstration", False))
         self.architecture = str(meta.get("architecture", "ResNet"))
 

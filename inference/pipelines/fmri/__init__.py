@@ -2,7 +2,8 @@
 
 Importing this package is light (no torch); :func:`build` loads the bundle. Modules: ``atlas`` (ROIs,
 names), ``series4d`` (4D runs), ``motion``, ``normalize``, ``features``, ``temporal``, ``model``,
-``training``, ``bootstrap``, ``ensemble``, ``bundle_io``, ``report``, ``pipeline``, ``synthetic``
+``training``, ``bootstrap``, ``ensemble``, ``bundle_io``, ``report``, ``pipeline``, ``params_model``
+(its typed params, light), ``synthetic``
 (demonstration data), ``dataset``, ``train`` and ``evaluate`` (CLI).
 """
 

@@ -23,6 +23,7 @@ from inference.pipeline import AlgorithmInfo, Pipeline, Result, Series
 from inference.pipelines.fmri.bundle_io import POWER_INPUT, FmriBundleInfo, default_bundle, info_from_metadata
 from inference.pipelines.fmri.ensemble import ensemble_probability
 from inference.pipelines.fmri.features import sphere_labels
+from inference.pipelines.fmri.params_model import FmriParams
 from inference.pipelines.fmri.preprocess import preprocess
 from inference.pipelines.fmri.report import Analysis, build_result
 from inference.pipelines.fmri.series4d import from_series, labels_on_source
@@ -39,8 +40,8 @@ class FmriPipeline(Pipeline):
         from inference.bundle import load_bundle
 
         self.settings = dict(settings or {})
-        params = dict(self.settings.get("params") or {})
-        self.motion_correction = bool(params.get("motion_correction", True))
+        params = FmriParams.of(self.settings, self.name)
+        self.motion_correction = params.motion_correction
         path = Path(self.settings.get("bundle") or default_bundle())
         self.bundle = load_bundle(path, str(self.settings.get("device") or "auto"))
         self.info: FmriBundleInfo = info_from_metadata(path, self.bundle.metadata)
@@ -49,8 +50,7 @@ class FmriPipeline(Pipeline):
                 f"fmri: the bundle {path} was trained on {self.info.input_kind}, not on Power-264 ROI "
                 "spheres of EPI runs; it cannot read a DICOM series"
             )
-        ensemble = params.get("ensemble")
-        self.ensemble = [int(r) for r in ensemble] if ensemble else list(self.info.ensemble)
+        self.ensemble = list(params.ensemble) if params.ensemble else list(self.info.ensemble)
         missing = [r for r in self.ensemble if r not in self.info.stats]
         if missing:
             raise PipelineError(f"fmri: the bundle has no model for ensemble ROIs {missing}")

@@ -4,7 +4,7 @@ The age in days comes from Patient's Age (AS: ``nnnD``, ``nnnW``, ``nnnM``, ``nn
 Birth Date and the date the image was taken (Study Date, else Series / Acquisition / Content Date).
 An attribute that is absent, empty or unreadable counts as unknown; nothing here raises on a header.
 
-Pipeline params (``pipelines.rds.params``), checked at node start by :func:`check_params`:
+Pipeline params (``pipelines.rds.params``, :class:`~.params_model.RdsParams`, checked at node start):
 
 - ``newborn_max_days`` (int >= 0, default 28): the oldest age, in days, that counts as a newborn;
 - ``missing_age`` (``"not assessed"``, default, or ``"assess"``): what to do when no age can be read.
@@ -19,10 +19,8 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
-from dicom_node.errors import ConfigError
+from inference.pipelines.rds.params_model import DEFAULT_MAX_DAYS, RdsParams
 
-DEFAULT_MAX_DAYS = 28
-MISSING_CHOICES = ("not assessed", "assess")
 DAYS_PER_UNIT = {"D": 1.0, "W": 7.0, "M": 365.25 / 12, "Y": 365.25}
 IMAGE_DATES = ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
 NOT_NEWBORN = "RDS not assessed: not a newborn"
@@ -82,25 +80,8 @@ class NewbornGate:
         return None if days <= self.max_days else NOT_NEWBORN
 
 
-def gate_from_params(params: Mapping[str, Any]) -> NewbornGate:
+def gate_from_params(params: Mapping[str, Any] | RdsParams) -> NewbornGate:
     """The gate of ``pipelines.rds.params``; ConfigError (naming the key) on a bad value."""
-    raw_days = params.get("newborn_max_days", DEFAULT_MAX_DAYS)
-    if isinstance(raw_days, bool) or not isinstance(raw_days, int | str):
-        raise ConfigError(
-            f"pipelines.rds.params.newborn_max_days: {raw_days!r} is not a whole number of days"
-        )
-    try:
-        days = int(raw_days)
-    except ValueError:
-        raise ConfigError(
-            f"pipelines.rds.params.newborn_max_days: {raw_days!r} is not a whole number of days"
-        ) from None
-    if days < 0:
-        raise ConfigError(f"pipelines.rds.params.newborn_max_days: {days} is negative")
-    missing = str(params.get("missing_age", "not assessed")).strip().lower()
-    if missing not in MISSING_CHOICES:
-        raise ConfigError(
-            f"pipelines.rds.params.missing_age: {params.get('missing_age')!r}: expected one of "
-            + ", ".join(repr(c) for c in MISSING_CHOICES)
-        )
-    return NewbornGate(days, missing)
+    if not isinstance(params, RdsParams):
+        params = RdsParams.of({"params": params}, "rds")
+    return NewbornGate(params.newborn_max_days, params.missing_age)

@@ -46,6 +46,7 @@ from inference.pipelines.rds.images import resize, to_working, upsample
 from inference.pipelines.rds.model import torch_threads
 from inference.pipelines.rds.newborn import gate_from_params
 from inference.pipelines.rds.orientation import display_of
+from inference.pipelines.rds.params_model import RdsParams
 from inference.pipelines.rds.phantom import LEFT_LUNG, RIGHT_LUNG
 from inference.pipelines.rds.postprocess import classifier_region
 from inference.pipelines.rds.source import DenseBrightSeries, pixel_spacing, read_radiograph
@@ -104,10 +105,11 @@ class RdsPipeline(Pipeline):
         self.model, self.metadata = load_model(
             Path(bundle) if bundle else None, str(self.settings.get("device") or "auto")
         )
-        params = dict(self.settings.get("params") or {})
+        params = RdsParams.of(self.settings, self.name)
         self.gate = gate_from_params(params)
-        if params:
-            self.model.settings = self.model.settings.with_overrides(params)
+        overrides = params.working_overrides()
+        if overrides:
+            self.model.settings = self.model.settings.with_overrides(overrides)
         self.demonstration = classifier_is_demonstration(self.metadata)
 
     @property
