@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from dicom_node.node import Node
 from dicom_node.samples import Patient, ct_series
@@ -14,6 +16,20 @@ from tests.support.node import make_config
 from tests.support.orthanc import Orthanc
 from tests.support.postgres import PostgresServer
 from tests.support.real_runs import RealRuns
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_found() -> Iterator[None]:
+    """Each test starts with the logging it would have alone: a test (or an in-process ``dicom-node``
+    command) that configures logging binds the root handler to the stream of that moment, which would
+    leak into later tests (their log lines written to a stale stream)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    structlog.reset_defaults()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    logging.captureWarnings(False)
 
 
 @pytest.fixture(scope="session")
