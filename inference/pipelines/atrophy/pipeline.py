@@ -226,11 +226,11 @@ class AtrophyPipeline(Pipeline):
         elif problem is not None:
             summary.append("Dementia / MCI / normal class: not reported (failed QC)")
         else:
-            found, line = self.head.classify(_features(series, "", volumes, icv_ml))
-            if isinstance(found, Finding):
-                findings.append(found)
+            cognitive, line = self.head.classify(_features(series, "", volumes, icv_ml))
+            if isinstance(cognitive, Finding):
+                findings.append(cognitive)
             else:  # a demonstration head: the class as text
-                report.notes.append(found)
+                report.notes.append(cognitive)
             summary.append(line)
         if self.algorithm.demonstration:  # no coded diagnosis next to demonstration weights (charter)
             findings, notes = contract.as_demonstration(findings, DEMONSTRATION_RUN)
