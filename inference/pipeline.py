@@ -26,6 +26,17 @@ from inference.study_context import StudyContext
 LATERALITY_LEFT = Code("7771000", "SCT", "Left")
 LATERALITY_RIGHT = Code("24028007", "SCT", "Right")
 
+# Coded diagnosis vs process code (docs/outputs.md, "Demonstration weights"). A finding is a *coded
+# diagnosis* unless its value or its concept is listed here as a *process code*: one that says how the
+# analysis went, not what the patient has. Demonstration weights never produce a coded diagnosis (the
+# writers refuse one); a new concept counts as a diagnosis until it is listed here, with its reason.
+NOT_EVALUATED = Code("373121007", "SCT", "Not Evaluated")  # no verdict was made (any concept)
+SIGNIFICANCE_UNDETERMINED = Code("386135008", "SCT", "Significance Undetermined")  # no call was made
+REASON_NOT_ASSESSED = Code("NOTASSESSED", "99DCMNODE", "Reason not assessed")  # why: a process fact
+RUN_QUALITY = Code("FMRI-RUN-QC", "99DCMNODE", "rs-fMRI run quality")  # timing, registration, coverage
+PROCESS_VALUES = frozenset((c.scheme_designator, c.value) for c in (NOT_EVALUATED, SIGNIFICANCE_UNDETERMINED))
+PROCESS_CONCEPTS = frozenset((c.scheme_designator, c.value) for c in (REASON_NOT_ASSESSED, RUN_QUALITY))
+
 
 @dataclass(frozen=True)
 class FrameRef:
@@ -117,6 +128,19 @@ class Finding:
     probability: float | None = None
     region: int | None = None
 
+    @property
+    def is_coded_diagnosis(self) -> bool:
+        """Whether the coded value asserts a clinical state (a class, a grade, present / absent, a
+        verdict), i.e. it is not a process code (:data:`PROCESS_VALUES`, :data:`PROCESS_CONCEPTS`)."""
+        value = (self.value.scheme_designator, self.value.value)
+        concept = (self.concept.scheme_designator, self.concept.value)
+        return value not in PROCESS_VALUES and concept not in PROCESS_CONCEPTS
+
+    def as_text(self, caveat: str) -> str:
+        """The finding as a sentence, e.g. "Erythema: Moderate (p 0.71), <caveat>"."""
+        chance = f" (p {self.probability:.2f})" if self.probability is not None else ""
+        return f"{self.concept.meaning}: {self.value.meaning}{chance}, {caveat}"
+
 
 @dataclass(frozen=True)
 class Note:
@@ -128,6 +152,14 @@ class Note:
 
     text: str
     region: int | None = None
+
+
+def as_demonstration(findings: Sequence[Finding], caveat: str) -> tuple[list[Finding], list[Note]]:
+    """``findings`` as a demonstration result may carry them: process codes stay coded findings, every
+    coded diagnosis becomes a Note of the same region that says it, followed by ``caveat``."""
+    kept = [f for f in findings if not f.is_coded_diagnosis]
+    notes = [Note(f.as_text(caveat), region=f.region) for f in findings if f.is_coded_diagnosis]
+    return kept, notes
 
 
 @dataclass(frozen=True)
@@ -180,13 +212,20 @@ class Result:
     # Longitudinal results (e.g. a region's volume at each time point): a chart page on the SC.
     trajectories: Sequence[Trajectory] = ()
 
+    @property
+    def coded_diagnoses(self) -> list[Finding]:
+        """The findings that assert a clinical state (none may come from demonstration weights)."""
+        return [f for f in self.findings if f.is_coded_diagnosis]
+
 
 @dataclass(frozen=True)
 class AlgorithmInfo:
     """Algorithm Identification carried by every output (name, version, parameters).
 
     ``demonstration`` is true when any model behind the result was trained on synthetic data only:
-    every output then says DEMO (SeriesDescription, SR text, SC image) and carries no coded diagnosis.
+    every output then says DEMO (SeriesDescription, SR text, SC image) and carries no coded diagnosis
+    (:attr:`Finding.is_coded_diagnosis`; the writers refuse a result that has one, see
+    :func:`as_demonstration`).
     """
 
     name: str

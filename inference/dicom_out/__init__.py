@@ -10,7 +10,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sr.coding import Code
 
-from inference.dicom_out.common import OutputContext, new_context
+from inference.dicom_out.common import OutputContext, new_context, refuse_demonstration_diagnoses
 from inference.dicom_out.sanitize import clean_series
 from inference.dicom_out.sc import write_sc, write_sc_pages
 from inference.dicom_out.seg import has_patient_geometry, is_single_projection, write_seg
@@ -53,9 +53,11 @@ def write_outputs(
     reference (CR/DX) gets one only when the pipeline asks for it (``seg_on_projection``, e.g. the
     lungs of ``rds``): that SEG is aligned pixel for pixel with its one source image but has no plane
     geometry; otherwise such a source gets SR + SC only. The source headers are validated once
-    (:mod:`~inference.dicom_out.sanitize`) before any writer copies them.
+    (:mod:`~inference.dicom_out.sanitize`) before any writer copies them. A result with a coded
+    diagnosis made by demonstration weights is refused (PipelineError naming the pipeline).
     """
     context = new_context(pipeline, algorithm, result_codes(result))
+    refuse_demonstration_diagnoses(result, context)
     series = clean_series(series)  # once per series: the change log is written once
     outputs: list[Dataset] = []
     seg = None

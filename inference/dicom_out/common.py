@@ -24,7 +24,8 @@ from pydicom.sr.coding import Code
 from pydicom.uid import generate_uid
 
 from dicom_node import MANUFACTURER, UID_ROOT, __version__
-from inference.pipeline import AlgorithmInfo
+from dicom_node.errors import PipelineError
+from inference.pipeline import AlgorithmInfo, Result
 
 SERIES_NUMBERS: dict[str, int] = {"SEG": 9001, "SR": 9002, "SC": 9003}
 # ASCII on purpose: it must encode under any source character set (e.g. ISO 2022 IR 149).
@@ -85,6 +86,26 @@ class OutputContext:
         """
         key = f"{label}" if part == 0 else f"{label}/{part}"
         return f"2.25.{uuid.uuid5(self.run, key).int}"
+
+
+def refuse_demonstration_diagnoses(result: Result, context: OutputContext) -> None:
+    """Raise PipelineError (naming the pipeline) when demonstration weights made a coded diagnosis.
+
+    The charter's rule, kept here for every pipeline: a result made with demonstration weights
+    (``AlgorithmInfo.demonstration``) gives its classes, grades and verdicts as text (Notes), never as
+    coded findings; process codes (not evaluated, reasons, run quality) stay coded
+    (:attr:`inference.pipeline.Finding.is_coded_diagnosis`).
+    """
+    if not context.algorithm.demonstration:
+        return
+    coded = result.coded_diagnoses
+    if coded:
+        found = "; ".join(f"{f.concept.meaning} = {f.value.meaning}" for f in coded[:3])
+        more = f" and {len(coded) - 3} more" if len(coded) > 3 else ""
+        raise PipelineError(
+            f"pipeline {context.pipeline!r} runs demonstration weights but its result has coded diagnoses"
+            f" ({found}{more}): give them as notes (inference.pipeline.as_demonstration)"
+        )
 
 
 def new_uid() -> str:

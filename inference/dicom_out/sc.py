@@ -21,6 +21,7 @@ from inference.dicom_out.common import (
     OutputContext,
     equipment_kwargs,
     new_uid,
+    refuse_demonstration_diagnoses,
     software_versions,
 )
 from inference.dicom_out.layout import Panel, Row, page
@@ -185,6 +186,7 @@ def write_sc_pages(series: Series, result: Result, context: OutputContext) -> li
     Every page is one single-frame SC instance of the same series (instance numbers 1, 2, ...): OHIF
     shows them as one stack. Each carries the banners (DEMO notice, disclaimer).
     """
+    refuse_demonstration_diagnoses(result, context)
     series = clean_series(series)
     index = key_frame(series, result)
     source = series.datasets[series.frames[index].dataset_index]

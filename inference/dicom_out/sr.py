@@ -38,6 +38,7 @@ from inference.dicom_out.common import (
     MODEL_NAME,
     OutputContext,
     equipment_kwargs,
+    refuse_demonstration_diagnoses,
     software_versions,
     sr_algorithm_identification,
 )
@@ -235,6 +236,7 @@ def write_sr(
     series: Series, result: Result, context: OutputContext, seg: Dataset | None = None
 ) -> hd.sr.Comprehensive3DSR:
     """Build the TID 1500 report for ``result``; ``seg`` is the SEG it describes (if one was written)."""
+    refuse_demonstration_diagnoses(result, context)
     series = clean_series(series)
     groups = _region_groups(series, result, context)
     regional = {s.label for s in result.label_map.segments} if result.label_map else set()

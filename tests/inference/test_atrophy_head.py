@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from pydicom.dataset import Dataset
 
 from dicom_node.cli import main
 from dicom_node.errors import InputError
+from inference.pipeline import Finding, Note
 from inference.pipelines.atrophy import dataset, synthetic
 from inference.pipelines.atrophy.features import (
     FEATURES_CSV,
@@ -95,23 +97,40 @@ def test_shuffled_labels_do_not_learn(tmp_path: Path) -> None:
     assert _three_class_accuracy(text) < 60.0
 
 
-def test_bundle_gives_the_class_in_the_pipeline(trained: Path) -> None:
-    metadata = assert_written_by_the_writer(trained)
-    assert metadata["atrophy_head"]["demonstration"] is True
-    head = ClassHead(trained, "cpu")
-    rng = np.random.default_rng(11)
-    normal, _ = synthetic.subject_features(rng, 2, "b")
+def _severe_and_healthy() -> tuple[RegionalFeatures, RegionalFeatures]:
+    normal, _ = synthetic.subject_features(np.random.default_rng(11), 2, "b")
     # every region 25 % below a normal subject's
     severe = RegionalFeatures(
         "a", tuple(v * 0.75 for v in normal.volumes_ml), normal.icv_ml, 82.0, normal.sex
     )
+    return severe, RegionalFeatures("b", normal.volumes_ml, normal.icv_ml, 60.0, normal.sex)
+
+
+def test_demonstration_head_gives_the_class_as_a_note_never_coded(trained: Path) -> None:
+    metadata = assert_written_by_the_writer(trained)
+    assert metadata["atrophy_head"]["demonstration"] is True
+    head = ClassHead(trained, "cpu")
+    severe, healthy = _severe_and_healthy()
+    note, line = head.classify(severe)
+    assert isinstance(note, Note)  # no Finding: demonstration weights never give a coded diagnosis
+    assert note.text.startswith(f"{COGNITIVE_CLASS.meaning}: {CLASS_CODES[0].meaning} (p ")  # dementia
+    assert "demonstration weights" in note.text and "not a diagnosis" in note.text
+    assert "dementia" in line and "DEMONSTRATION" in line
+    other, _ = head.classify(healthy)
+    assert isinstance(other, Note) and CLASS_CODES[0].meaning not in other.text
+
+
+def test_head_of_real_training_gives_the_coded_class(trained: Path) -> None:
+    head = ClassHead(trained, "cpu")
+    head.demonstration = False  # as a head trained on real data (the bundle's flag is all that differs)
+    severe, healthy = _severe_and_healthy()
     finding, line = head.classify(severe)
-    assert finding.concept == COGNITIVE_CLASS
+    assert isinstance(finding, Finding) and finding.concept == COGNITIVE_CLASS
     assert finding.value == CLASS_CODES[0]  # dementia
     assert finding.probability is not None and 0.34 < finding.probability <= 1.0
-    assert "dementia" in line and "DEMONSTRATION" in line
-    healthy = RegionalFeatures("b", normal.volumes_ml, normal.icv_ml, 60.0, normal.sex)
-    assert head.classify(healthy)[0].value != CLASS_CODES[0]
+    assert "dementia" in line and "DEMONSTRATION" not in line
+    found, _ = head.classify(healthy)
+    assert isinstance(found, Finding) and found.value != CLASS_CODES[0]
 
 
 def test_head_refuses_a_bundle_of_another_pipeline() -> None:
@@ -185,27 +204,8 @@ def test_scores() -> None:
     assert matrix.tolist() == [[1, 0, 0], [0, 0, 1], [0, 1, 1]]
 
 
-def test_class_finding_is_written_into_a_valid_sr(trained: Path, tmp_path: Path) -> None:
-    from inference.dicom_out import write_outputs
-    from inference.pipeline import AlgorithmInfo, Measurement, Result
-    from inference.pipelines.atrophy.assessment import MILLILITER, VOLUME
-    from inference.series_reader import read_series
-    from tests.inference.dicom_checks import assert_valid, roundtrip
-    from tests.inference.pipeline_series import write_slices
-
-    write_slices(tmp_path / "mr", modality="MR", frames=4)
-    series = read_series(tmp_path / "mr")
-    normal, _ = synthetic.subject_features(np.random.default_rng(2), 2, "s")
-    finding, line = ClassHead(trained, "cpu").classify(normal)
-    result = Result(
-        measurements=[Measurement(VOLUME, normal.icv_ml, MILLILITER)], findings=[finding], summary=[line]
-    )
-    algorithm = AlgorithmInfo(name="atrophy head test", version="1", parameters={})
-    sr = roundtrip(
-        next(ds for ds in write_outputs(series, result, "atrophy", algorithm) if ds.Modality == "SR")
-    )
-    unexpected = assert_valid(sr, tmp_path)
-    assert [w for w in unexpected if "99DCMNODE" not in w] == []  # our private scheme is legal (PS3.3 8.2)
+def _coded(sr: Dataset) -> dict[str, str]:
+    """Concept meaning -> coded value meaning of every CODE item of an SR."""
     coded = {}
     stack = list(sr.ContentSequence)
     while stack:
@@ -215,4 +215,87 @@ def test_class_finding_is_written_into_a_valid_sr(trained: Path, tmp_path: Path)
             coded[str(item.ConceptNameCodeSequence[0].CodeMeaning)] = str(
                 item.ConceptCodeSequence[0].CodeMeaning
             )
-    assert coded[COGNITIVE_CLASS.meaning] == finding.value.meaning
+    return coded
+
+
+@pytest.mark.parametrize("demonstration", [True, False])
+def test_class_is_written_into_a_valid_sr(trained: Path, tmp_path: Path, demonstration: bool) -> None:
+    """Demonstration head: the SR says the class as text and has no class code; else a coded class."""
+    from inference.dicom_out import write_outputs
+    from inference.pipeline import AlgorithmInfo, Measurement, Result
+    from inference.pipelines.atrophy.assessment import MILLILITER, VOLUME
+    from inference.series_reader import read_series
+    from tests.inference.dicom_checks import assert_valid, roundtrip, sr_text_values
+    from tests.inference.pipeline_series import write_slices
+
+    write_slices(tmp_path / "mr", modality="MR", frames=4)
+    series = read_series(tmp_path / "mr")
+    normal, _ = synthetic.subject_features(np.random.default_rng(2), 2, "s")
+    head = ClassHead(trained, "cpu")
+    head.demonstration = demonstration
+    found, line = head.classify(normal)
+    result = Result(
+        measurements=[Measurement(VOLUME, normal.icv_ml, MILLILITER)],
+        findings=[found] if isinstance(found, Finding) else [],
+        notes=[found] if isinstance(found, Note) else [],
+        summary=[line],
+    )
+    algorithm = AlgorithmInfo(name="atrophy head test", version="1", demonstration=demonstration)
+    outputs = write_outputs(series, result, "atrophy", algorithm)
+    sr = roundtrip(next(ds for ds in outputs if ds.Modality == "SR"))
+    unexpected = assert_valid(sr, tmp_path)
+    assert [w for w in unexpected if "99DCMNODE" not in w] == []  # our private scheme is legal (PS3.3 8.2)
+    coded = _coded(sr)
+    if demonstration:
+        assert COGNITIVE_CLASS.meaning not in coded
+        assert not {c.meaning for c in CLASS_CODES} & set(coded.values())
+        assert isinstance(found, Note) and found.text in sr_text_values(sr)
+        assert all(ds.SeriesDescription.endswith(" DEMO") for ds in outputs)
+    else:
+        assert isinstance(found, Finding) and coded[COGNITIVE_CLASS.meaning] == found.value.meaning
+
+
+def test_demonstration_head_run_carries_no_coded_diagnosis(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole atrophy run with a demonstration head: the class and the regional verdicts are notes,
+    "Not Evaluated" style process codes aside there is no coded finding, and the writers accept it.
+
+    The skull strip and parcellation are replaced by a made-up 10-region map (plausible volumes) on the
+    source grid: what is tested is the report, not the segmentation.
+    """
+    import pydicom
+
+    from inference.dicom_out import write_outputs
+    from inference.pipelines.atrophy.conform import Grid
+    from inference.pipelines.atrophy.etiv import Intracranial
+    from inference.pipelines.atrophy.pipeline import AtrophyPipeline, Segmented
+    from inference.series_reader import read_series
+    from tests.inference.dicom_checks import roundtrip, sr_text_values
+    from tests.inference.pipeline_series import write_slices
+
+    for path in write_slices(tmp_path / "mr", modality="MR", frames=40, size=(100, 100), spacing=(1, 1, 1)):
+        ds = pydicom.dcmread(path)
+        ds.PatientAge = "070Y"
+        ds.save_as(path)
+    series = read_series(tmp_path / "mr")
+    regions = np.zeros((100, 100, 40), np.uint8)  # (column, row, slice), as the pipeline's grids
+    for index, region in enumerate(REGIONS):
+        size = 4 if region.structure == "hippocampus" else 32  # 3.6 / 28.8 mL: passes the sanity check
+        regions[index * 10 : index * 10 + 10, :90, :size] = region.label
+    grid = Grid(regions.shape, np.eye(4))
+    pipeline = AtrophyPipeline({"device": "cpu", "params": {"head": str(trained)}})
+    found = Segmented(None, regions, grid, grid, Intracranial(1450.0, "eTIV"))  # type: ignore[arg-type]
+    monkeypatch.setattr(pipeline, "segment", lambda _series: found)
+    assert pipeline.algorithm.demonstration
+    result = pipeline.run(series)
+    assert result.coded_diagnoses == []
+    texts = [n.text for n in result.notes]
+    assert sum("Normality: " in t and "demonstration class head" in t for t in texts) == len(REGIONS)
+    assert sum(t.startswith(COGNITIVE_CLASS.meaning) for t in texts) == 1
+    sr = roundtrip(
+        next(ds for ds in write_outputs(series, result, "atrophy", pipeline.algorithm) if ds.Modality == "SR")
+    )
+    coded = set(_coded(sr).values())
+    assert not coded & {"Within normal limits", "Abnormally Low", *(c.meaning for c in CLASS_CODES)}
+    assert any("Normality: " in t for t in sr_text_values(sr))

@@ -23,7 +23,9 @@ from dicom_node.node import Node
 from inference import registry
 from inference.pipelines.dermatitis import synthetic
 from inference.pipelines.dermatitis.samples import lesion_presentation_state, photograph_dataset
+from inference.pipelines.dermatitis.signs import SIGNS
 from tests.inference.dicom_checks import assert_valid, roundtrip
+from tests.inference.test_dermatitis_pipeline import graded_notes
 from tests.support.dcmtk import storescu
 
 SETTINGS = {"device": "cpu"}
@@ -99,7 +101,8 @@ def test_gsps_series_of_the_study_limits_grading_to_the_lesion(
     for row in node.ledger.series_files(str(photo.SeriesInstanceUID), 1):
         node.storage.link_or_copy(node.storage.absolute(row.path), input_dir / Path(row.path).name)
 
-    whole = _sr_content(roundtrip(registry.run_pipeline("dermatitis", input_dir, SETTINGS)[0]))
+    whole_sr = roundtrip(registry.run_pipeline("dermatitis", input_dir, SETTINGS)[0])
+    whole = _sr_content(whole_sr)
 
     context_dir = study_context_dir(input_dir)
     collected = collect_study_context(
@@ -109,16 +112,19 @@ def test_gsps_series_of_the_study_limits_grading_to_the_lesion(
     assert [pydicom.dcmread(p).SOPInstanceUID for p in collected] == [gsps.SOPInstanceUID]
     assert context_dir == tmp_path / "job" / "context"
 
-    limited = _sr_content(roundtrip(registry.run_pipeline("dermatitis", input_dir, SETTINGS)[0]))
+    limited_sr = roundtrip(registry.run_pipeline("dermatitis", input_dir, SETTINGS)[0])
+    limited = _sr_content(limited_sr)
 
     assert limited[1]["Number of graded tiles"] == 8.0
     assert whole[1]["Number of graded tiles"] > 8.0
+    # The shipped weights are demonstration weights: the grades are notes (text), never coded.
+    assert not any(sign.code.meaning in limited[0] for sign in SIGNS)
+    whole_grades, limited_grades = graded_notes(whole_sr), graded_notes(limited_sr)
     # Whole photo: the excoriation below the lesion counts; inside the outline there is none.
-    assert whole[0]["Excoriation"] == "Severe"
-    assert limited[0].get("Excoriation") == "None"
-    assert limited[0]["Erythema"] == "Severe"
-    erythema = "Erythema area-weighted severity"
-    assert limited[1][erythema] > 2.5 > whole[1][erythema]
+    assert whole_grades["excoriation"].level == 3
+    assert limited_grades["excoriation"].level == 0
+    assert limited_grades["erythema"].level == 3
+    assert limited_grades["erythema"].area_weighted > 2.5 > whole_grades["erythema"].area_weighted
 
 
 def test_context_is_rebuilt_and_empty_without_references(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +14,10 @@ from pydicom.dataset import Dataset
 from inference import registry
 from inference.dicom_out import layout
 from inference.pipelines.dermatitis import synthetic
+from inference.pipelines.dermatitis.pipeline import DEMONSTRATION_CAVEAT
 from inference.pipelines.dermatitis.samples import photograph_dataset, write_photograph
 from inference.pipelines.dermatitis.signs import SEVERITY, SIGN_SUM, SIGNS
-from tests.inference.dicom_checks import assert_valid, roundtrip
+from tests.inference.dicom_checks import assert_valid, roundtrip, sr_text_values
 
 # dciodvfy warnings accepted here, and why:
 # - our private coding scheme 99DCMNODE (excoriation, lichenification, local measurements) is legal
@@ -52,6 +55,31 @@ def _coded(ds: Dataset) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class Graded:
+    level: int  # 0 none .. 3 severe
+    probability: float
+    area_weighted: float
+
+
+GRADE_NOTE = re.compile(
+    r"^(?P<sign>\w+): (?P<level>none|mild|moderate|severe) \(p (?P<p>[\d.]+)\), area-weighted"
+    rf" (?P<area>[\d.]+), {re.escape(DEMONSTRATION_CAVEAT)}$"
+)
+
+
+def graded_notes(sr: Dataset) -> dict[str, Graded]:
+    """The grades the SR gives as demonstration notes (TEXT items), by sign key."""
+    levels = [s.meaning.lower() for s in SEVERITY]
+    found = {}
+    for text in sr_text_values(sr):
+        match = GRADE_NOTE.match(text)
+        if match:
+            level = levels.index(match["level"])
+            found[match["sign"]] = Graded(level, float(match["p"]), float(match["area"]))
+    return found
+
+
 def _numbers(ds: Dataset) -> dict[str, list[float]]:
     found: dict[str, list[float]] = {}
     for item in _items(ds):
@@ -84,28 +112,62 @@ def test_outputs_are_sr_and_sc_only_and_valid(severe: tuple[Path, list[Dataset]]
     assert "PixelData" not in sr  # the photograph's pixels travel only in the SC
 
 
-def test_sr_grades_each_sign_with_coded_severity_probability_and_sum(
+def test_sr_grades_each_sign_as_demonstration_notes_never_coded(
     severe: tuple[Path, list[Dataset]],
 ) -> None:
+    """The shipped weights are demonstration weights: no coded severity, no severity score; the grades
+    are notes, one per sign and one for the sum, and only the tile count stays a measurement."""
     sr = severe[1][0]
     coded = _coded(sr)
-    severities = {s.meaning for s in SEVERITY}
-    for sign in SIGNS:
-        assert coded[sign.code.meaning] in severities
+    assert not any(sign.code.meaning in coded for sign in SIGNS)
+    assert not {s.meaning for s in SEVERITY} & set(coded.values())
+    numbers = _numbers(sr)
+    assert "Probability" not in numbers and SIGN_SUM.meaning not in numbers
+    assert not any("area-weighted" in name for name in numbers)
+    assert numbers["Number of graded tiles"][0] > 0
+    graded = graded_notes(sr)
+    assert sorted(graded) == sorted(sign.key for sign in SIGNS)
+    assert graded["erythema"].level == 3  # the photo was drawn at erythema 3
+    assert graded["excoriation"].level in (0, 1)  # ... and excoriation 0
+    assert all(0.25 <= g.probability <= 1.0 for g in graded.values())
+    assert abs(graded["lichenification"].area_weighted - 2) < 0.75  # drawn at lichenification 2 everywhere
+    texts = sr_text_values(sr)
+    total = sum(g.level for g in graded.values())
+    assert f"sum of the three signs (worst): {total} / 9, {DEMONSTRATION_CAVEAT}" in texts
+    names = [
+        str(i.ConceptNameCodeSequence[0].CodeMeaning) for i in _items(sr) if "ConceptNameCodeSequence" in i
+    ]
+    assert "Algorithm Name" in names
+    assert any("DEMONSTRATION" in text for text in texts)
+
+
+def test_weights_of_real_training_give_coded_severities(
+    severe: tuple[Path, list[Dataset]], tmp_path: Path
+) -> None:
+    """Only the bundle's demonstration flag differs: then the grades are coded findings and scores."""
+    from inference.dicom_out import write_outputs
+    from inference.pipelines.dermatitis.pipeline import DermatitisPipeline
+
+    folder, _ = severe
+    pipeline = DermatitisPipeline(SETTINGS)
+    pipeline.demonstration = False
+    series = pipeline.read(folder)
+    result = pipeline.run(series)
+    assert [f.concept for f in result.findings] == [sign.code for sign in SIGNS]
+    assert not result.notes
+    outputs = write_outputs(series, result, "dermatitis", pipeline.algorithm)
+    sr = roundtrip(outputs[0])
+    assert not sr.SeriesDescription.endswith("DEMO")
+    unexpected = [w for w in assert_valid(sr, tmp_path) if not any(a in w for a in ACCEPTED)]
+    assert unexpected == []
+    coded = _coded(sr)
     assert coded["Erythema"] == "Severe"  # the photo was drawn at erythema 3
     assert coded["Excoriation"] in ("None", "Mild")  # ... and excoriation 0
     numbers = _numbers(sr)
     worst = [[s.meaning for s in SEVERITY].index(coded[sign.code.meaning]) for sign in SIGNS]
     assert numbers[SIGN_SUM.meaning] == [float(sum(worst))]
     assert len(numbers["Probability"]) == 3 and all(0.25 <= p <= 1.0 for p in numbers["Probability"])
-    area = numbers["Lichenification area-weighted severity"][0]
-    assert abs(area - 2) < 0.75  # drawn at lichenification 2 everywhere
-    names = [
-        str(i.ConceptNameCodeSequence[0].CodeMeaning) for i in _items(sr) if "ConceptNameCodeSequence" in i
-    ]
-    assert "Algorithm Name" in names
-    algorithm = [str(i.TextValue) for i in _items(sr) if i.ValueType == "TEXT"]
-    assert any("DEMONSTRATION" in text for text in algorithm)
+    assert abs(numbers["Lichenification area-weighted severity"][0] - 2) < 0.75
 
 
 def test_sc_shows_the_colour_photograph_with_graded_tiles(severe: tuple[Path, list[Dataset]]) -> None:
@@ -132,9 +194,9 @@ def test_uncompressed_rgb_and_jpeg_photos_grade_alike(tmp_path: Path) -> None:
     for jpeg in (True, False):
         folder = _photo_folder(tmp_path / str(jpeg), (0, 3, 0), jpeg=jpeg, seed=9)
         sr = roundtrip(registry.run_pipeline("dermatitis", folder, SETTINGS)[0])
-        grades.append(_coded(sr))
+        grades.append({key: grade.level for key, grade in graded_notes(sr).items()})
     assert grades[0] == grades[1]
-    assert grades[0]["Excoriation"] == "Severe"
+    assert grades[0]["excoriation"] == 3
 
 
 def test_no_skin_means_nothing_graded(tmp_path: Path) -> None:
@@ -145,6 +207,7 @@ def test_no_skin_means_nothing_graded(tmp_path: Path) -> None:
     assert [ds.Modality for ds in outputs] == ["SR", "OT"]
     assert _numbers(outputs[0])["Number of graded tiles"] == [0.0]
     assert not any(sign.code.meaning in _coded(outputs[0]) for sign in SIGNS)
+    assert graded_notes(outputs[0]) == {}
 
 
 def test_gsps_beside_the_photo_limits_the_graded_tiles(tmp_path: Path) -> None:

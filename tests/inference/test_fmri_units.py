@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -11,7 +13,14 @@ from inference.pipelines.fmri.bootstrap import bootstrap_p, is_significant
 from inference.pipelines.fmri.ensemble import ensemble_probability
 from inference.pipelines.fmri.features import extract, mni_to_voxel, sphere_labels
 from inference.pipelines.fmri.motion import framewise_displacement
-from inference.pipelines.fmri.report import Analysis, build_result
+from inference.pipelines.fmri.report import (
+    DEMONSTRATION_CAVEAT,
+    NOT_ASSESSED,
+    OVERALL,
+    ROI_OUTPUT,
+    Analysis,
+    build_result,
+)
 from inference.pipelines.fmri.temporal import Timing, check, crop
 
 
@@ -136,3 +145,19 @@ def test_sc_chart_draws_one_bar_per_roi_with_length_proportional_to_probability(
 
 def test_sc_chart_absent_when_no_roi_was_covered() -> None:
     assert build_result(_analysis({}, overall=None, too_short=True), {}).key_image is None
+
+
+def test_demonstration_weights_give_the_classes_as_notes_never_coded() -> None:
+    """Real weights: coded per-ROI and overall classes; demonstration weights: the same as notes."""
+    analysis = _analysis({20: 0.25, 99: 1.0}, overall=0.6, too_short=False)
+    real = build_result(analysis, {})
+    assert {f.concept for f in real.coded_diagnoses} == {ROI_OUTPUT, OVERALL}
+    demo = build_result(dataclasses.replace(analysis, demonstration=True), {})
+    assert demo.coded_diagnoses == [] and demo.findings == []
+    texts = {(n.region, n.text) for n in demo.notes}
+    assert (20, f"{ROI_OUTPUT.meaning}: control-like temporal pattern (research finding) (p 0.25), "
+            f"{DEMONSTRATION_CAVEAT}") in texts  # fmt: skip
+    assert (None, f"{OVERALL.meaning}: patient-like temporal pattern (research finding) (p 0.60), "
+            f"{DEMONSTRATION_CAVEAT}") in texts  # fmt: skip
+    refused = build_result(dataclasses.replace(analysis, demonstration=True, assessed=False), {})
+    assert [f.value for f in refused.findings] == [NOT_ASSESSED]  # a process code stays coded

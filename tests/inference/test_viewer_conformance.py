@@ -24,6 +24,7 @@ from inference.dicom_out.views import orthogonal_views
 from inference.pipeline import (
     LATERALITY_LEFT,
     LATERALITY_RIGHT,
+    NOT_EVALUATED,
     AlgorithmInfo,
     Finding,
     LabelMap,
@@ -40,7 +41,6 @@ from tests.inference.test_writers import CM3, LUNG, STRUCTURE, VOLUME
 
 DOG_DX = Path(__file__).resolve().parents[1] / "data" / "cxr" / "highdicom" / "dx_image.dcm"
 PRIVATE = Code("THING", "99DCMNODE", "A private result")
-PRESENT = Code("52101004", "SCT", "Present")
 ALGORITHM = AlgorithmInfo(name="test-net", version="1", parameters={"threshold": "0.5"}, demonstration=True)
 SEGMENTS = (
     Segment(1, "Left lung", STRUCTURE, LUNG, laterality=LATERALITY_LEFT),
@@ -81,7 +81,7 @@ def ct_outputs(mirrored_ct: Series) -> tuple[Result, list[Dataset]]:
     result = Result(
         label_map=LabelMap(labels, SEGMENTS),
         measurements=[Measurement(VOLUME, 1.5, CM3, region=1), Measurement(VOLUME, 2.5, CM3)],
-        findings=[Finding(PRIVATE, PRESENT, probability=0.7)],
+        findings=[Finding(PRIVATE, NOT_EVALUATED)],  # a process code: allowed next to demonstration weights
         notes=[Note("compared with nothing", region=1), Note("report-level note")],
     )
     return result, write_outputs(mirrored_ct, result, "test", ALGORITHM)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from pydicom.sr.coding import Code
 
-from inference.pipeline import Finding, Measurement, Note
+from inference.pipeline import NOT_EVALUATED, REASON_NOT_ASSESSED, Finding, Measurement, Note
 from inference.pipelines.atrophy import brainchart, reference
 from inference.pipelines.atrophy.calibration import Calibration
 from inference.pipelines.atrophy.norms_table import NormsTable
@@ -33,12 +33,11 @@ Z_SCORE = Code("121416", "DCM", "Z-Score of measurement")
 NORMALITY = Code("121402", "DCM", "Normality")
 WITHIN_NORMAL_LIMITS = Code("125112009", "SCT", "Within normal limits")
 BELOW_RANGE = Code("371880002", "SCT", "Abnormally Low")
-NOT_EVALUATED = Code("373121007", "SCT", "Not Evaluated")
 MILLILITER = Code("mL", "UCUM", "milliliter")
 PERCENT = Code("%", "UCUM", "percent")
 Z_UNIT = Code("{z-score}", "UCUM", "z-score")
 LOCAL_SCHEME = "99DCMNODE"
-REASON = Code("NOTASSESSED", LOCAL_SCHEME, "Reason not assessed")
+REASON = REASON_NOT_ASSESSED  # a process code, not a diagnosis (inference.pipeline)
 REASON_QC = Code("110531", "DCM", "Insufficient quality for interpretation")
 REASON_COARSE = Code("COARSESRC", LOCAL_SCHEME, "Source voxels too coarse for norm comparison")
 REASON_DEMOGRAPHICS = Code("NOAGESEX", LOCAL_SCHEME, "Patient age or sex unknown")

@@ -36,6 +36,7 @@ import numpy as np
 from pydicom.sr.coding import Code
 
 from dicom_node.errors import InputError
+from inference import pipeline as contract
 from inference.pipeline import AlgorithmInfo, Finding, LabelMap, Pipeline, Result, Series
 from inference.pipelines.atrophy import etiv, norms
 from inference.pipelines.atrophy.assessment import (
@@ -72,6 +73,10 @@ CLASS_CODES = (
     Code("MCI", LOCAL_SCHEME, "Mild cognitive impairment"),
     Code("17621005", "SCT", "Normal"),
 )
+# With a demonstration head (trained on synthetic data) the class, and every other verdict of that run
+# (the output is a demonstration: no coded diagnosis in it), are text.
+DEMONSTRATION_CAVEAT = "demonstration weights (class head trained on synthetic data), not a diagnosis"
+DEMONSTRATION_RUN = "as text: this run has a demonstration class head (synthetic data); not a diagnosis"
 MIN_SLICES = 32
 CONFORMED_VOXEL_ML = 0.001
 # name: at most 64 characters (DICOM LO); the extractor's label is filled in
@@ -221,9 +226,15 @@ class AtrophyPipeline(Pipeline):
         elif problem is not None:
             summary.append("Dementia / MCI / normal class: not reported (failed QC)")
         else:
-            finding, line = self.head.classify(_features(series, "", volumes, icv_ml))
-            findings.append(finding)
+            cognitive, line = self.head.classify(_features(series, "", volumes, icv_ml))
+            if isinstance(cognitive, Finding):
+                findings.append(cognitive)
+            else:  # a demonstration head: the class as text
+                report.notes.append(cognitive)
             summary.append(line)
+        if self.algorithm.demonstration:  # no coded diagnosis next to demonstration weights (charter)
+            findings, notes = contract.as_demonstration(findings, DEMONSTRATION_RUN)
+            report.notes.extend(notes)
         return Result(
             label_map=LabelMap(labels=labels, segments=[r.segment() for r in REGIONS]),
             measurements=measurements,
@@ -347,8 +358,9 @@ class ClassHead:
         self.names: list[str] = [str(n) for n in block["class_names"]]
         self.demonstration = bool(block.get("demonstration", False))
 
-    def classify(self, features: RegionalFeatures) -> tuple[Finding, str]:
-        """The class finding (coded, with its probability) and the summary line."""
+    def classify(self, features: RegionalFeatures) -> tuple[Finding | contract.Note, str]:
+        """The class and the summary line: a coded finding with its probability, or for a demonstration
+        head (trained on synthetic data) a Note, never a coded diagnosis."""
         from inference.pipelines.atrophy.head import predict
 
         _, probabilities = predict(self.bundle.network, features.vector()[None, :])
@@ -359,7 +371,8 @@ class ClassHead:
             f"Dementia / MCI / normal class (trained head {self.bundle.version}{note}, research): "
             f"{self.names[index]} (p {probability:.2f})"
         )
-        return Finding(COGNITIVE_CLASS, CLASS_CODES[index], probability=round(probability, 4)), line
+        found = Finding(COGNITIVE_CLASS, CLASS_CODES[index], probability=round(probability, 4))
+        return (contract.Note(found.as_text(DEMONSTRATION_CAVEAT)) if self.demonstration else found), line
 
 
 def build(settings: Mapping[str, Any]) -> AtrophyPipeline:

@@ -6,7 +6,9 @@ Each photograph of the series is read in colour (:mod:`.photo`), covered by a gr
 folder or from the series' study context (:attr:`inference.pipeline.Series.context`, ``<job>/context/``,
 filled by the node with the study's PR / SEG instances that reference this series).
 Per sign the report gives the worst tile's severity (coded, with its probability) and the
-area-weighted severity; plus the sum of the three worst severities. Outputs: SR (TID 1500) and SC
+area-weighted severity; plus the sum of the three worst severities. With demonstration weights (the
+shipped bundle, trained on synthetic textures) these grades are notes (text) only, never coded findings
+or severity scores; the number of graded tiles stays a measurement. Outputs: SR (TID 1500) and SC
 (the photograph with the graded tiles).
 
 Privacy: photographs show faces and tattoos. The photograph's pixels leave this pipeline only in the
@@ -25,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from dicom_node.errors import PipelineError
-from inference.pipeline import AlgorithmInfo, Finding, Measurement, Pipeline, Result, Series
+from inference.pipeline import AlgorithmInfo, Finding, Measurement, Note, Pipeline, Result, Series
 from inference.pipelines.dermatitis import keyimage, photo, roi, tiling
 from inference.pipelines.dermatitis.params_model import DermatitisParams
 from inference.pipelines.dermatitis.signs import COUNT, GRADED_TILES, SCORE, SEVERITY, SIGN_SUM, SIGNS
@@ -34,6 +36,7 @@ from inference.series_reader import read_headers
 DEFAULT_BUNDLE = Path(__file__).parent / "bundle"
 # Photographs are decoded at no more than about this size on the long side (the SC shows at most 1600 px).
 DECODE_MAX_SIDE = 1600
+DEMONSTRATION_CAVEAT = "demonstration weights, not a clinical grading"
 ACCEPTS = "skin photographs (VL Photographic / Secondary Capture, modality XC/OT/SC; RGB or YBR, JPEG)"
 
 
@@ -134,7 +137,10 @@ class DermatitisPipeline(Pipeline):
         lines = self._table(graded, grades, tiles_graded)
         findings: list[Finding] = []
         measurements: list[Measurement] = []
-        if tiles_graded:
+        notes: list[Note] = []
+        if tiles_graded and self.demonstration:
+            notes = demonstration_notes(grades)
+        elif tiles_graded:
             for sign, grade in zip(SIGNS, grades, strict=True):
                 findings.append(
                     Finding(sign.code, SEVERITY[grade.worst], probability=round(grade.probability, 4))
@@ -155,6 +161,7 @@ class DermatitisPipeline(Pipeline):
             summary=lines,
             parameters=dict(self.algorithm.parameters),
             key_image=picture,
+            notes=notes,
         )
 
     @staticmethod
@@ -191,6 +198,21 @@ class DermatitisPipeline(Pipeline):
             )
         lines.append(f"Sum of the three signs (worst): {sum(g.worst for g in grades)} / 9")
         return lines
+
+
+def demonstration_notes(grades: list[tiling.SignGrade]) -> list[Note]:
+    """The grades of demonstration weights as text, one note per sign and one for the sum: never coded
+    severities, nor severity scores as measurements (a grade is a diagnosis, docs/outputs.md)."""
+    notes = [
+        Note(
+            f"{sign.key}: {SEVERITY[grade.worst].meaning.lower()} (p {grade.probability:.2f}), area-weighted"
+            f" {grade.area_weighted:.2f}, {DEMONSTRATION_CAVEAT}"
+        )
+        for sign, grade in zip(SIGNS, grades, strict=True)
+    ]
+    total = sum(g.worst for g in grades)
+    notes.append(Note(f"sum of the three signs (worst): {total} / 9, {DEMONSTRATION_CAVEAT}"))
+    return notes
 
 
 def build(settings: Mapping[str, Any]) -> DermatitisPipeline:

@@ -6,7 +6,8 @@ chart bar, a note per ROI that adds what the seed paper calls it). The frames us
 (see :mod:`inference.pipelines.fmri.temporal`) gets no probability, and the reason is a note.
 
 Concepts without a standard code use the private coding scheme ``99DCMNODE``. The overall class is
-worded as a research finding ("<class>-like temporal pattern"), never as a diagnosis. The SC key
+worded as a research finding ("<class>-like temporal pattern"), never as a diagnosis; with demonstration
+weights (the shipped bundle) the per-ROI and overall classes are notes, not coded findings. The SC key
 image is a bar chart of the per-ROI probabilities and the ensemble probability (rendered with
 :func:`inference.dicom_out.chart.bar_chart`), titled as a research finding, with the disclaimer.
 """
@@ -23,12 +24,14 @@ from inference.dicom_out.common import DISCLAIMER
 from inference.pipeline import (
     LATERALITY_LEFT,
     LATERALITY_RIGHT,
+    RUN_QUALITY,
     Finding,
     LabelMap,
     Measurement,
     Note,
     Result,
     Segment,
+    as_demonstration,
 )
 from inference.pipelines.fmri import atlas
 
@@ -37,7 +40,6 @@ ANATOMICAL_STRUCTURE = Code("91723000", "SCT", "Anatomical Structure")
 BRAIN = Code("12738006", "SCT", "Brain")
 ROI_OUTPUT = Code("FMRI-ROI-OUTPUT", SCHEME, "ROI LSTM output (research)")
 OVERALL = Code("FMRI-ENSEMBLE", SCHEME, "rs-fMRI ensemble classification (research)")
-RUN_QUALITY = Code("FMRI-RUN-QC", SCHEME, "rs-fMRI run quality")
 NOT_ASSESSED = Code("FMRI-TIMING", SCHEME, "Run timing does not match the model: not assessed")
 NOT_NORMALISED = Code("FMRI-NO-MNI", SCHEME, "Registration to MNI failed: ROI placement approximate")
 NO_COVERAGE = Code("FMRI-NO-ROI", SCHEME, "No ensemble ROI inside the field of view")
@@ -45,6 +47,7 @@ MEAN_FD = Code("FMRI-MEAN-FD", SCHEME, "Mean framewise displacement")
 MAX_FD = Code("FMRI-MAX-FD", SCHEME, "Maximum framewise displacement")
 VOLUMES = Code("FMRI-VOLUMES", SCHEME, "Number of volumes")
 VOLUMES_USED = Code("FMRI-VOL-USED", SCHEME, "Number of volumes used")
+DEMONSTRATION_CAVEAT = "demonstration weights (synthetic training data), not a diagnosis"
 MM = Code("mm", "UCUM", "millimeter")
 COUNT = Code("{volumes}", "UCUM", "volumes")
 
@@ -152,6 +155,9 @@ def build_result(analysis: Analysis, parameters: dict[str, str]) -> Result:
         Measurement(VOLUMES_USED, float(a.used if a.assessed else 0), COUNT),
     ]
     notes = [Note(a.time_note), Note(motion + " (framewise displacement, Power et al. 2012)")]
+    if a.demonstration:  # the classes of demonstration weights are text, never coded (docs/outputs.md)
+        findings, demonstrated = as_demonstration(findings, DEMONSTRATION_CAVEAT)
+        notes += demonstrated
     label_map = None
     if a.labels is not None and np.any(a.labels):
         present = [int(v) for v in np.unique(a.labels) if v]
