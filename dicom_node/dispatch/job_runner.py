@@ -35,6 +35,7 @@ from dicom_node.dispatch.photo_containment import (
     source_pixel_classes,
     stands_for,
 )
+from dicom_node.dispatch.pipeline_cache import link_pipeline_cache
 from dicom_node.dispatch.pipeline_process import PipelineProcess
 from dicom_node.dispatch.priors_step import link_priors
 from dicom_node.dispatch.study_context import collect_study_context, study_context_dir
@@ -222,6 +223,8 @@ class JobRunner:
             link_priors(
                 self.config, self.ledger, self.storage, job["id"], ticket, files, study_context_dir(input_dir)
             )
+            # context/cache/: the pipeline's folder that outlives the job (measurements per series)
+            link_pipeline_cache(self.storage, job["pipeline"], study_context_dir(input_dir))
             settings = self.config.pipelines.get(job["pipeline"])
             payload = settings.model_dump(mode="json") if settings else {}
             timeout = settings.timeout_s if settings else 1800.0

@@ -108,10 +108,20 @@ class SeriesRef(BaseModel):
     modality: str
 
 
+class PriorsSummary(BaseModel):
+    """A rule with priors: the archive asked, C-FIND queries made, priors retrieved and already held."""
+
+    archive: str | None
+    queries: int
+    retrieved: int
+    held: int
+
+
 class JobDetail(BaseModel):
     job: JobOut
     ticket: dict[str, Any]
     series: SeriesRef
+    priors: PriorsSummary | None = None
     events: list[EventOut]
     deliveries: list[DeliveryOut]
     log_lines: list[str]

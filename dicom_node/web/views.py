@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections import deque
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -64,6 +64,20 @@ def series_detail(parts: WebParts, series_id: int) -> dict[str, Any] | None:
     }
 
 
+def _priors_summary(ticket: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """For a rule with priors: the archive asked, C-FIND queries made, priors retrieved and already held."""
+    priors = (ticket.get("rule") or {}).get("priors")
+    if not isinstance(priors, dict):
+        return None
+    kinds = Counter(str(e["kind"]) for e in events)
+    return {
+        "archive": priors.get("archive"),
+        "queries": kinds["priors-query"],
+        "retrieved": kinds["prior-retrieved"],
+        "held": kinds["prior-held"],
+    }
+
+
 def job_detail(parts: WebParts, job_id: int) -> dict[str, Any] | None:
     job = parts.ledger.get_job(job_id)
     if job is None:
@@ -74,16 +88,18 @@ def job_detail(parts: WebParts, job_id: int) -> dict[str, Any] | None:
     except (TypeError, ValueError):
         ticket = {}
     series = parts.ledger.get_series(int(job["series_id"]))
+    events = [dict(e) for e in parts.ledger.job_events(job_id)]
     return {
         "job": data,
         "ticket": ticket,
+        "priors": _priors_summary(ticket, events),
         "series": {
             "id": job["series_id"],
             "series_instance_uid": series["series_instance_uid"] if series else "",
             "revision": series["revision"] if series else 0,
             "modality": series["modality"] if series else "",
         },
-        "events": [dict(e) for e in parts.ledger.job_events(job_id)],
+        "events": events,
         "deliveries": [
             {k: v for k, v in dict(d).items() if k != "path"} for d in parts.ledger.deliveries(job_id)
         ],

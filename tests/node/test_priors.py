@@ -128,7 +128,13 @@ def test_within_years_and_newest_k(orthanc: Orthanc, tmp_path: Path) -> None:
         tmp_path / "b", orthanc, within_years=10, newest=1, match={"Modality": "MR"}
     )
     assert link_priors(config, ledger, storage, 1, _ticket(config), current, tmp_path / "c2") == []
-    assert _events(ledger, 1) == ["no prior found on pacs"]
+    events = [(e["kind"], e["message"]) for e in ledger.job_events(1)]
+    assert events[-1] == ("prior", "no prior found on pacs")
+    queries = [m for kind, m in events if kind == "priors-query"]
+    assert queries[0].startswith("C-FIND on pacs: the patient's studies of ") and queries[0].endswith(
+        ": 2 found"
+    )
+    assert len(queries) == 1 + 2  # the studies, then the series of each (none matched)
 
 
 def test_an_archive_that_cannot_be_asked_is_a_query_error_with_the_reason(
@@ -223,3 +229,24 @@ def test_an_archive_down_delays_only_its_job(
         what="the job delivered once Orthanc is back",
     )
     assert any("retrieved" in m for m in _events(node.ledger, 1))
+
+
+def test_a_pipeline_job_gets_its_persistent_cache_folder(tmp_path: Path) -> None:
+    """context/cache links to <storage>/cache/<pipeline>/: relative (a shared storage mounted elsewhere
+    resolves it too), replaced on a retried job without touching the cache, one folder per pipeline."""
+    from dicom_node.dispatch.pipeline_cache import link_pipeline_cache
+    from inference.study_context import StudyContext
+
+    storage = Storage(tmp_path / "var", 0, False)
+    context = storage.job_dir(7) / "context"
+    link = link_pipeline_cache(storage, "atrophy", context)
+    assert link.is_symlink() and not Path(link.readlink()).is_absolute()
+    assert link.resolve() == storage.root / "cache" / "atrophy"
+    (link / "1.2.3.json").write_text("{}")
+    again = link_pipeline_cache(storage, "atrophy", context)  # the job retried
+    assert (again / "1.2.3.json").read_text() == "{}"
+    other = link_pipeline_cache(storage, "atrophy", storage.job_dir(8) / "context")  # another job, same cache
+    assert (other / "1.2.3.json").exists()
+    assert not (link_pipeline_cache(storage, "qc", storage.job_dir(9) / "context") / "1.2.3.json").exists()
+    cache = StudyContext.beside(storage.job_dir(7) / "input").cache_dir
+    assert cache is not None and (cache / "1.2.3.json").exists()
