@@ -9,6 +9,9 @@ when the pipeline is built). Every problem is a :class:`ConfigError` naming the 
 * ``norms_table``: a CSV of the site's own reference ranges (:mod:`.norms_table`), used before the
   built-in norms where it covers the region, sex and age.
 * ``assess_coarse``: compare sources coarser than 1.5 mm anyway (default false; unreliable).
+* ``change_repeatability``: the assumed per-scan repeatability (%) of a regional volume, from which the
+  margin for calling a loss beyond normal ageing significant follows (default 3.0; 0 < value <= 50;
+  docs/atrophy-longitudinal.md).
 * ``brain_extractor`` (auto | deepbet | mindgrab) and ``head`` (a trained class head bundle): see
   :mod:`.pipeline`.
 """
@@ -26,6 +29,7 @@ from inference.pipelines.atrophy.norms_table import NormsTable, load_norms_table
 PREFIX = "pipelines.atrophy.params"
 NORMS_CHOICES = ("brainchart", "off")
 DEFAULT_CENTILE = 2.5
+DEFAULT_REPEATABILITY = 3.0
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class AtrophyParams:
     assess_coarse: bool = False
     brain_extractor: str = "auto"
     head: str | None = None
+    change_repeatability: float = DEFAULT_REPEATABILITY
 
 
 def read_flag(value: object, option: str) -> bool:
@@ -51,13 +56,13 @@ def read_flag(value: object, option: str) -> bool:
     raise ConfigError(f"{PREFIX}.{option}: expected true or false, got {value!r}")
 
 
-def _centile(value: object) -> float:
+def _centile(value: object, option: str = "atrophy_centile") -> float:
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ConfigError(f"{PREFIX}.atrophy_centile: expected a number, got {value!r}") from None
+        raise ConfigError(f"{PREFIX}.{option}: expected a number, got {value!r}") from None
     if not 0.0 < number <= 50.0:
-        raise ConfigError(f"{PREFIX}.atrophy_centile: must be > 0 and <= 50, got {number:g}")
+        raise ConfigError(f"{PREFIX}.{option}: must be > 0 and <= 50, got {number:g}")
     return number
 
 
@@ -76,4 +81,7 @@ def parse_params(params: Mapping[str, Any]) -> AtrophyParams:
         assess_coarse=read_flag(params.get("assess_coarse", False), "assess_coarse"),
         brain_extractor=str(params.get("brain_extractor") or "auto"),
         head=str(head) if head else None,
+        change_repeatability=_centile(
+            params.get("change_repeatability", DEFAULT_REPEATABILITY), "change_repeatability"
+        ),
     )
