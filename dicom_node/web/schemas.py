@@ -140,6 +140,7 @@ class HourBucket(BaseModel):
 
 class Overview(BaseModel):
     counts: dict[str, int]
+    archive: dict[str, int] = {}  # queries made, priors retrieved / held, early completions
     queue: dict[str, int]
     received_last_hour: int
     throughput: list[HourBucket]

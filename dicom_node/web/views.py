@@ -24,6 +24,7 @@ def overview(parts: WebParts, now: float | None = None) -> dict[str, Any]:
     hours = queries.received_per_hour(parts.ledger, hours=12, now=now)
     return {
         "counts": parts.ledger.counts(),
+        "archive": archive_summary(parts.ledger.completion_stats()),
         "queue": queries.queue_depth(parts.ledger),
         "received_last_hour": hours[-1]["instances"],
         "throughput": hours,
@@ -32,6 +33,17 @@ def overview(parts: WebParts, now: float | None = None) -> dict[str, Any]:
         "storage_free_bytes": parts.storage.free_bytes(),
         "recent_series": with_identity(parts, queries.list_series(parts.ledger, limit=10)),
         "recent_jobs": queries.list_jobs(parts.ledger, limit=10),
+    }
+
+
+def archive_summary(stats: dict[str, int]) -> dict[str, int]:
+    """Talking back to archives: C-FIND queries made (completion and priors), priors retrieved and already
+    held, series completed early because the archive's count matched."""
+    return {
+        "queries": stats["queries"] + stats["priors_queries"],
+        "priors_retrieved": stats["priors_retrieved"],
+        "priors_held": stats["priors_held"],
+        "early_completions": stats.get("completed_count-matched-early", 0),
     }
 
 

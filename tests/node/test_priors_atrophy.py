@@ -252,6 +252,15 @@ def test_queries_priors_and_completion_are_visible(
         assert 'dicom_node_priors_total{how="held"} 1.0' in metrics
         summary = client.get(f"/api/jobs/{scenario.jobs[1]}").json()["priors"]
         assert summary["archive"] == "pacs" and (summary["retrieved"], summary["held"]) == (0, 1)
+        archive = client.get("/api/overview").json()["archive"]
+        early = stats.get("completed_count-matched-early", 0)
+        assert archive == {
+            "queries": stats["queries"] + stats["priors_queries"],
+            "priors_retrieved": 1,
+            "priors_held": 1,
+            "early_completions": early,
+        }
+        assert "Archive queries / priors / early" in client.get("/").text
         page = client.get(f"/jobs/{scenario.jobs[0]}").text
         assert re.search(r"Priors</dt><dd[^>]*>from pacs: 1 retrieved, 0 already held \(\d+ C-FIND", page)
     config = tmp_path / "node.yaml"  # `dicom-node jobs` on the same ledger
