@@ -190,6 +190,11 @@ def _groups(sr: Dataset) -> dict[str, dict[tuple[str, str], float]]:
     return groups
 
 
+def _values(sr: Dataset, code: str) -> dict[str, float]:
+    """The NUM of concept ``code`` in each measurement group that has one, by tracking identifier."""
+    return {name: v for name, nums in _groups(sr).items() for (c, _), v in nums.items() if c == code}
+
+
 def test_the_node_fetches_the_prior_and_the_sr_reports_change_and_rate(scenario: Scenario) -> None:
     first = scenario.jobs[0]
     kinds = [kind for kind, _ in scenario.events(first)]
@@ -234,6 +239,9 @@ def test_the_resent_study_neither_fetches_nor_recomputes_the_prior(scenario: Sce
     assert len(scenario.cache_files) == 2, f"the prior's cache file after each job: {scenario.cache_files}"
     assert os.path.samefile(*scenario.cache_files)
     assert scenario.cache_stats[0] == scenario.cache_stats[1]  # (mtime_ns, inode): not rewritten
+    # the second SR compares with the same prior volumes (read from that file) as the first
+    first, again = (_values(report, PRIOR_VOLUME) for report in scenario.reports)
+    assert len(first) == 10 and again == first
 
 
 def test_queries_priors_and_completion_are_visible(
