@@ -83,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
     if stats["queries"]:
         early = stats.get("completed_count-matched-early", 0)
         print(f"completion queries made: {stats['queries']}, early completions: {early}")
-    if stats["priors_retrieved"] or stats["priors_held"]:
-        print(f"priors retrieved: {stats['priors_retrieved']}, already held: {stats['priors_held']}")
+    if stats["priors_queries"] or stats["priors_retrieved"] or stats["priors_held"]:
+        print(
+            f"priors queries made: {stats['priors_queries']}, priors retrieved: {stats['priors_retrieved']}, "
+            f"already held: {stats['priors_held']}"
+        )
     return 0

@@ -33,6 +33,7 @@ from dicom_node.dispatch.photo_containment import (
     source_pixel_classes,
     stands_for,
 )
+from dicom_node.dispatch.pipeline_cache import link_pipeline_cache
 from dicom_node.dispatch.pipeline_process import PipelineOutput, PipelineProcess
 from dicom_node.dispatch.priors_step import link_priors
 from dicom_node.dispatch.study_context import collect_study_context, study_context_dir
@@ -231,6 +232,8 @@ class JobRunner:
             link_priors(
                 self.config, self.ledger, self.storage, job.id, ticket, files, study_context_dir(input_dir)
             )
+            # context/cache/: the pipeline's folder that outlives the job (measurements per series)
+            link_pipeline_cache(self.storage, job.pipeline or "", study_context_dir(input_dir))
             return Produced(
                 self._run_pipeline(job, ticket, input_dir, files, output_dir, pipelines), calling_aets
             )

@@ -13,6 +13,13 @@ from dicom_node.ledger.base import LedgerBase
 from dicom_node.ledger.records import SeriesRecord
 from dicom_node.ledger.retry import in_transaction
 
+# job timeline events of the priors step (dicom_node.dispatch.priors_step) -> completion_stats keys
+_PRIOR_EVENTS = {
+    "priors-query": "priors_queries",
+    "prior-retrieved": "priors_retrieved",
+    "prior-held": "priors_held",
+}
+
 
 class ConfirmLedger(LedgerBase):
     def series_to_confirm(self, calling_aes: Sequence[str], quiet_s: float, now: float) -> list[SeriesRecord]:
@@ -86,7 +93,8 @@ class ConfirmLedger(LedgerBase):
 
     def completion_stats(self) -> dict[str, int]:
         """Completion queries made, series revisions by how they were judged complete
-        (``completed_<reason>``), and priors linked into jobs (``priors_retrieved``, ``priors_held``)."""
+        (``completed_<reason>``), C-FIND queries made for priors (``priors_queries``) and priors linked into
+        jobs (``priors_retrieved``, ``priors_held``)."""
         with self.engine.connect() as conn:
             queries = conn.execute(
                 select(func.coalesce(func.sum(t.series.c.completion_queries), 0))
@@ -100,9 +108,9 @@ class ConfirmLedger(LedgerBase):
             out.update({f"completed_{reason}": int(n) for reason, n in rows})
             priors = conn.execute(
                 select(t.events.c.kind, func.count())
-                .where(t.events.c.kind.in_(["prior-retrieved", "prior-held"]))
+                .where(t.events.c.kind.in_(list(_PRIOR_EVENTS)))
                 .group_by(t.events.c.kind)
             ).all()
-            out.update({"priors_retrieved": 0, "priors_held": 0})
-            out.update({kind.replace("-", "s_", 1): int(n) for kind, n in priors})
+            out.update(dict.fromkeys(_PRIOR_EVENTS.values(), 0))
+            out.update({_PRIOR_EVENTS[kind]: int(n) for kind, n in priors})
             return out

@@ -68,11 +68,20 @@ class LedgerCollector(Collector):
             value=float(queries.series_completed(ledger)),
         )
         completion = ledger.completion_stats()
+        completion_queries = float(completion.pop("queries"))
         yield CounterMetricFamily(
             f"{PREFIX}_completion_queries",
             "C-FIND queries asking a sending archive how many instances a series has",
-            value=float(completion.pop("queries")),
+            value=completion_queries,
         )
+        made = CounterMetricFamily(
+            f"{PREFIX}_queries",
+            "C-FIND queries to archives: completion (a series' instance count), priors (study, series)",
+            labels=["purpose"],
+        )
+        made.add_metric(["completion"], completion_queries)
+        made.add_metric(["priors"], float(completion.pop("priors_queries")))
+        yield made
         priors = CounterMetricFamily(
             f"{PREFIX}_priors",
             "Prior series given to jobs: retrieved from the archive, or held from an earlier job",

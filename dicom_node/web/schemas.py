@@ -108,10 +108,20 @@ class SeriesRef(BaseModel):
     modality: str
 
 
+class PriorsSummary(BaseModel):
+    """A rule with priors: the archive asked, C-FIND queries made, priors retrieved and already held."""
+
+    archive: str | None
+    queries: int
+    retrieved: int
+    held: int
+
+
 class JobDetail(BaseModel):
     job: JobOut
     ticket: dict[str, Any]
     series: SeriesRef
+    priors: PriorsSummary | None = None
     events: list[EventOut]
     deliveries: list[DeliveryOut]
     log_lines: list[str]
@@ -130,6 +140,7 @@ class HourBucket(BaseModel):
 
 class Overview(BaseModel):
     counts: dict[str, int]
+    archive: dict[str, int] = {}  # queries made, priors retrieved / held, early completions
     queue: dict[str, int]
     received_last_hour: int
     throughput: list[HourBucket]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections import deque
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +24,7 @@ def overview(parts: WebParts, now: float | None = None) -> dict[str, Any]:
     hours = queries.received_per_hour(parts.ledger, hours=12, now=now)
     return {
         "counts": parts.ledger.counts(),
+        "archive": archive_summary(parts.ledger.completion_stats()),
         "queue": queries.queue_depth(parts.ledger),
         "received_last_hour": hours[-1]["instances"],
         "throughput": hours,
@@ -32,6 +33,17 @@ def overview(parts: WebParts, now: float | None = None) -> dict[str, Any]:
         "storage_free_bytes": parts.storage.free_bytes(),
         "recent_series": with_identity(parts, queries.list_series(parts.ledger, limit=10)),
         "recent_jobs": queries.list_jobs(parts.ledger, limit=10),
+    }
+
+
+def archive_summary(stats: dict[str, int]) -> dict[str, int]:
+    """Talking back to archives: C-FIND queries made (completion and priors), priors retrieved and already
+    held, series completed early because the archive's count matched."""
+    return {
+        "queries": stats["queries"] + stats["priors_queries"],
+        "priors_retrieved": stats["priors_retrieved"],
+        "priors_held": stats["priors_held"],
+        "early_completions": stats.get("completed_count-matched-early", 0),
     }
 
 
@@ -64,23 +76,40 @@ def series_detail(parts: WebParts, series_id: int) -> dict[str, Any] | None:
     }
 
 
+def _priors_summary(ticket: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """For a rule with priors: the archive asked, C-FIND queries made, priors retrieved and already held."""
+    priors = (ticket.get("rule") or {}).get("priors")
+    if not isinstance(priors, dict):
+        return None
+    kinds = Counter(str(e["kind"]) for e in events)
+    return {
+        "archive": priors.get("archive"),
+        "queries": kinds["priors-query"],
+        "retrieved": kinds["prior-retrieved"],
+        "held": kinds["prior-held"],
+    }
+
+
 def job_detail(parts: WebParts, job_id: int) -> dict[str, Any] | None:
     job = parts.ledger.get_job(job_id)
     if job is None:
         return None
     data = job.as_dict()
     del data["ticket"]
+    ticket = job.ticket_snapshot()  # as stored: what the administrator reads
     series = parts.ledger.get_series(job.series_id)
+    events = [e.as_dict() for e in parts.ledger.job_events(job_id)]
     return {
         "job": data,
-        "ticket": job.ticket_snapshot(),  # as stored: what the administrator reads
+        "ticket": ticket,
+        "priors": _priors_summary(ticket, events),
         "series": {
             "id": job.series_id,
             "series_instance_uid": series.series_instance_uid if series else "",
             "revision": series.revision if series else 0,
             "modality": series.modality if series else "",
         },
-        "events": [e.as_dict() for e in parts.ledger.job_events(job_id)],
+        "events": events,
         "deliveries": [
             {k: v for k, v in d.as_dict().items() if k != "path"} for d in parts.ledger.deliveries(job_id)
         ],

@@ -4,6 +4,7 @@ newest K, retrieved once and linked into the job's study context; a bad answer d
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,13 @@ def test_within_years_and_newest_k(orthanc: Orthanc, tmp_path: Path) -> None:
         tmp_path / "b", orthanc, within_years=10, newest=1, match={"Modality": "MR"}
     )
     assert link_priors(config, ledger, storage, 1, _ticket(config), current, tmp_path / "c2") == []
-    assert _events(ledger, 1) == ["no prior found on pacs"]
+    events = [(e["kind"], e["message"]) for e in ledger.job_events(1)]
+    assert events[-1] == ("prior", "no prior found on pacs")
+    queries = [m for kind, m in events if kind == "priors-query"]
+    assert queries[0].startswith("C-FIND on pacs: the patient's studies of ") and queries[0].endswith(
+        ": 2 found"
+    )
+    assert len(queries) == 1 + 2  # the studies, then the series of each (none matched)
 
 
 def test_an_archive_that_cannot_be_asked_is_a_query_error_with_the_reason(
@@ -223,3 +230,83 @@ def test_an_archive_down_delays_only_its_job(
         what="the job delivered once Orthanc is back",
     )
     assert any("retrieved" in m for m in _events(node.ledger, 1))
+
+
+def test_a_pipeline_job_gets_its_persistent_cache_folder(tmp_path: Path) -> None:
+    """context/cache links to <storage>/cache/<pipeline>/: relative (a shared storage mounted elsewhere
+    resolves it too), replaced on a retried job without touching the cache, one folder per pipeline."""
+    from dicom_node.dispatch.pipeline_cache import link_pipeline_cache
+    from inference.study_context import StudyContext
+
+    storage = Storage(tmp_path / "var", 0, False)
+    context = storage.job_dir(7) / "context"
+    link = link_pipeline_cache(storage, "atrophy", context)
+    assert link.is_symlink() and not Path(link.readlink()).is_absolute()
+    assert link.resolve() == storage.root / "cache" / "atrophy"
+    (link / "1.2.3.json").write_text("{}")
+    again = link_pipeline_cache(storage, "atrophy", context)  # the job retried
+    assert (again / "1.2.3.json").read_text() == "{}"
+    other = link_pipeline_cache(storage, "atrophy", storage.job_dir(8) / "context")  # another job, same cache
+    assert (other / "1.2.3.json").exists()
+    assert not (link_pipeline_cache(storage, "qc", storage.job_dir(9) / "context") / "1.2.3.json").exists()
+    cache = StudyContext.beside(storage.job_dir(7) / "input").cache_dir
+    assert cache is not None and (cache / "1.2.3.json").exists()
+
+
+def test_bad_answers_delay_only_their_own_job_with_the_reason(
+    start_node: Callable[..., Node], orthanc: Orthanc, tmp_path: Path
+) -> None:
+    """One series, four rules: three ask Orthanc for priors and each meets a bad answer (a C-FIND Orthanc
+    refuses, a C-MOVE to a destination it does not know, a C-MOVE that never ends: its destination
+    accepts the connection and never answers); each job backs off with the archive's answer in its own
+    timeline (and fails after ``dispatch.max_attempts``) while the fourth rule's job is delivered."""
+    prior = _study(tmp_path / "two", "PRIORS-BAD", 2, "T1 MPRAGE")
+    assert storescu(orthanc.dicom_port, prior, aec=orthanc.ae_title).returncode == 0
+    current = _study(tmp_path / "now", "PRIORS-BAD", 0, "T1 MPRAGE")
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts connections (backlog), never answers
+    orthanc.add_modality("node", "AI_NODE", free_port())
+    orthanc.add_modality("silent", "AI_NODE_SILENT", silent.getsockname()[1])
+    base = {"host": "127.0.0.1", "port": orthanc.dicom_port, "ae_title": orthanc.ae_title, "timeout_s": 3}
+    destinations = {
+        "pacs": base,
+        "find-refused": {**base, "calling_ae_title": "STRANGER", "query": {}},
+        "move-refused": {
+            **base,
+            "query": {"retrieve": "c-move", "move_ae_title": "NOT_KNOWN", "move_port": free_port()},
+        },
+        "move-silent": {
+            **base,
+            "query": {"retrieve": "c-move", "move_ae_title": "AI_NODE_SILENT", "move_port": free_port()},
+        },
+    }
+    asks = [
+        {"name": name, "match": {}, "pipeline": "qc", "priors": {"archive": name}}
+        for name in ("find-refused", "move-refused", "move-silent")
+    ]
+    copy = {"name": "copy", "match": {}, "send_to": ["pacs"]}
+    node = start_node(destinations=destinations, rules=[*asks, copy])
+    reasons = {
+        "find-refused": "priors from find-refused: C-FIND at STUDY level: no answer",
+        "move-refused": "priors from move-refused: C-MOVE to NOT_KNOWN ended with 0x",  # Orthanc: 0xc000
+        "move-silent": "priors from move-silent: C-MOVE to AI_NODE_SILENT ended with no answer",
+    }
+    try:
+        assert storescu(node.port, current).returncode == 0
+
+        def jobs() -> dict[str, Any]:
+            return {j["rule_name"]: j for j in node.ledger.list_jobs()}
+
+        def told(rule: str) -> bool:
+            job = jobs().get(rule)
+            return job is not None and any(reasons[rule] in m for m in _events(node.ledger, job["id"]))
+
+        for rule in reasons:
+            wait_for(lambda rule=rule: told(rule), timeout=90, what=f"the reason in {rule}'s timeline")
+        wait_for(lambda: jobs()["copy"]["state"] == "delivered", timeout=60, what="the copy delivered")
+        for rule, reason in reasons.items():
+            job = jobs()[rule]
+            assert job["state"] != "delivered"  # backing off, or given up after dispatch.max_attempts
+            others = [r for r in reasons.values() if r != reason]
+            assert not any(o in m for o in others for m in _events(node.ledger, job["id"]))
+    finally:
+        silent.close()

@@ -12,7 +12,12 @@ from typing import Any
 from dicom_node.errors import ConfigError
 from inference.pipelines.atrophy.calibration import Calibration, load_calibration
 from inference.pipelines.atrophy.norms_table import NormsTable, load_norms_table
-from inference.pipelines.atrophy.params_model import DEFAULT_CENTILE, AtrophyParamsModel, flag
+from inference.pipelines.atrophy.params_model import (
+    DEFAULT_CENTILE,
+    DEFAULT_REPEATABILITY,
+    AtrophyParamsModel,
+    flag,
+)
 
 PREFIX = "pipelines.atrophy.params"
 
@@ -26,6 +31,7 @@ class AtrophyParams:
     assess_coarse: bool = False
     brain_extractor: str = "auto"
     head: str | None = None
+    change_repeatability: float = DEFAULT_REPEATABILITY
 
 
 def read_flag(value: object, option: str) -> bool:
@@ -48,4 +54,5 @@ def parse_params(params: Mapping[str, Any] | AtrophyParamsModel) -> AtrophyParam
         assess_coarse=params.assess_coarse,
         brain_extractor=params.brain_extractor,
         head=str(params.head) if params.head else None,
+        change_repeatability=params.change_repeatability,
     )

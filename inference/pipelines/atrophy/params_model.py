@@ -16,6 +16,7 @@ from inference.pipeline_params import PipelineParams
 
 NORMS_CHOICES = ("brainchart", "off")
 DEFAULT_CENTILE = 2.5
+DEFAULT_REPEATABILITY = 4.0  # docs/atrophy-longitudinal.md: measured lower bound, literature
 TRUE_WORDS, FALSE_WORDS = ("true", "yes", "on", "1"), ("false", "no", "off", "0", "")
 
 
@@ -81,4 +82,9 @@ class AtrophyParamsModel(PipelineParams):
     )
     head: OptionalPath = Field(
         default=None, description="a trained class head bundle (`dicom-node train atrophy`)"
+    )
+    change_repeatability: Annotated[float, AfterValidator(_centile)] = Field(
+        default=DEFAULT_REPEATABILITY,
+        description="the assumed per-scan repeatability (%) of a regional volume, from which the margin for "
+        "calling a loss beyond normal ageing significant follows (docs/atrophy-longitudinal.md)",
     )

@@ -22,6 +22,10 @@ missing, or the source voxels are coarser than :data:`.intensity.COARSE_SPACING_
 the 1 mm-trained model under-segments cortex and hippocampi of an upsampled coarse source (on the 2 mm
 Siemens XA30 T1 of a healthy 31-year-old, 7 of 10 regions came out below the 2.5th centile).
 
+With priors in the study context (:mod:`inference.study_context`) the report adds each region's change
+since the newest prior, its yearly rate against normal ageing and the trajectories (:mod:`.timepoints`,
+docs/atrophy-longitudinal.md); without priors the result is as before.
+
 Options (``pipelines.atrophy.params``): see :mod:`.params_model` (typed) and :mod:`.params` (files read).
 """
 
@@ -38,7 +42,7 @@ from pydicom.sr.coding import Code
 from dicom_node.errors import InputError
 from inference import pipeline as contract
 from inference.pipeline import AlgorithmInfo, Finding, LabelMap, Pipeline, Result, Series
-from inference.pipelines.atrophy import etiv, norms
+from inference.pipelines.atrophy import etiv, norms, timepoints
 from inference.pipelines.atrophy.assessment import (
     REASON_COARSE,
     REASON_DEMOGRAPHICS,
@@ -53,6 +57,7 @@ from inference.pipelines.atrophy.conform import Grid, conform, resample
 from inference.pipelines.atrophy.etiv import Intracranial
 from inference.pipelines.atrophy.features import RegionalFeatures
 from inference.pipelines.atrophy.intensity import COARSE_SPACING_MM
+from inference.pipelines.atrophy.measurement_cache import SeriesMeasurements
 from inference.pipelines.atrophy.norms_table import NormsTable
 from inference.pipelines.atrophy.params import AtrophyParams, parse_params
 from inference.pipelines.atrophy.regions import REGIONS, group_labels
@@ -221,6 +226,9 @@ class AtrophyPipeline(Pipeline):
         problem = parcellation_problem(volumes)
         measurements, findings = report.measurements, report.findings
         summary.extend(report.lines)
+        current = timepoints.record(series, volumes, icv_ml, self.measured_by, is_coarse(source), problem)
+        followed = timepoints.follow_up(series.context, current, self.measure, self.params, self.algorithm)
+        measurements, findings, summary = followed.extend(measurements, findings, summary)
         if self.head is None:
             summary.append("Dementia / MCI / normal class: not reported (no trained classifier configured)")
         elif problem is not None:
@@ -241,7 +249,23 @@ class AtrophyPipeline(Pipeline):
             findings=findings,
             summary=summary,
             parameters=dict(self.algorithm.parameters),
-            notes=report.notes,
+            notes=[*report.notes, *followed.notes],
+            trajectories=followed.trajectories,
+        )
+
+    @property
+    def measured_by(self) -> str:
+        """The algorithm that measures (name and version): a cached record of another is measured again."""
+        return f"{self.algorithm.name} {self.algorithm.version}"
+
+    def measure(self, folder: Path) -> SeriesMeasurements:
+        """Read and measure a series folder (a prior) as :meth:`run` measures the current series."""
+        series = self.read(folder)
+        found = self.segment(series)
+        volumes = regional_volumes(found.regions)
+        problem = parcellation_problem(volumes)
+        return timepoints.record(
+            series, volumes, found.icv.ml, self.measured_by, is_coarse(found.source), problem
         )
 
 
