@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections import Counter
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -46,6 +47,7 @@ from inference.pipelines.atrophy.pipeline import AtrophyPipeline
 from inference.pipelines.atrophy.regions import REGIONS
 from inference.study_context import StudyContext
 from tests.inference.dicom_checks import assert_valid, sr_items, sr_text_values
+from tests.viewer import expected
 from tests.viewer.ohif_parse import missing, parse
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -256,13 +258,25 @@ def test_outputs_pass_dciodvfy_and_every_number_has_a_unit(runs: Runs, tmp_path:
 
 
 @pytest.mark.skipif(missing() is not None, reason=missing() or "")
-def test_ohif_reads_every_new_number(runs: Runs, tmp_path: Path) -> None:
+def test_ohif_draws_every_group_and_shows_every_new_number(runs: Runs, tmp_path: Path) -> None:
+    """OHIF 3.13.2's own parser (tests/viewer) on the SR with the change: every NUM labelled and shown."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for path in sorted((runs.a.job / "input").iterdir()):
+        pydicom.dcmread(path).save_as(source / path.name, enforce_file_format=True)
+    out = tmp_path / "out"
+    out.mkdir()
     for ds in runs.a.outputs:
-        ds.save_as(tmp_path / f"{ds.Modality}.dcm", enforce_file_format=True)
-    report = parse(runs.a.job / "input", tmp_path)
-    assert report["verdict"]["failures"] == []
-    for sr in report["sr"]:
-        assert all(not m.get("droppedNUMs") for m in sr["ohif"]["measurements"])
+        ds.save_as(out / f"{ds.Modality}.dcm", enforce_file_format=True)
+    report = parse(source, out)
+    assert report["verdict"]["failures"] == [], report["verdict"]["failures"]
+    [sr] = report["sr"]
+    assert sr["failures"] == []
+    drawn = Counter(label for m in sr["ohif"]["measurements"] for label in m["labels"])
+    assert all(m["shown"] and not m.get("droppedNUMs") for m in sr["ohif"]["measurements"])
+    want = expected.sr_labels(Path(sr["file"]))
+    assert sum(n for label, n in want.items() if "prior study" in label) == 3 * len(REGIONS)
+    assert want - drawn == Counter(), sorted((want - drawn).elements())
 
 
 # --- pure arithmetic and rules (no pixels) ---
