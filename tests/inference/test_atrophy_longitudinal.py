@@ -29,7 +29,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 from structlog.testing import capture_logs
 
-from dicom_node.errors import ConfigError
+from dicom_node.errors import ConfigError, InputError
 from inference import dicom_out, registry
 from inference.pipeline import AlgorithmInfo, Result, Series
 from inference.pipelines.atrophy import ageing, longitudinal, measurement_cache, timepoints
@@ -404,3 +404,35 @@ def test_change_repeatability_param() -> None:
     assert parse_params({"change_repeatability": "2.5"}).change_repeatability == 2.5
     with pytest.raises(ConfigError, match="change_repeatability"):
         parse_params({"change_repeatability": "0"})
+
+
+def test_a_stale_record_is_measured_again_and_a_bad_prior_is_left_out(tmp_path: Path) -> None:
+    cache = tmp_path / "context" / "cache"
+    cache.mkdir(parents=True)
+    (tmp_path / "context" / "priors" / "20220101_1.2.9").mkdir(parents=True)
+    (tmp_path / "context" / "priors" / "20210101_1.2.8").mkdir(parents=True)
+    measurement_cache.store(cache, replace(_record("1.2.9", "20220101", 70.0), algorithm="algo 0"))
+    (cache / "1.2.8.json").write_text("{not json", encoding="utf-8")
+    measured: list[str] = []
+
+    def measure(folder: Path) -> SeriesMeasurements:
+        measured.append(folder.name)
+        if folder.name.endswith("1.2.8"):
+            raise InputError("atrophy needs a 3D T1 volume")
+        return _record("1.2.9", "20220101", 70.0, scale=1.02)
+
+    context = StudyContext(tmp_path / "context")
+    current = _record("1.2.10", "20240101", 72.0)
+    algorithm = AlgorithmInfo("algo", "1")
+    followed = timepoints.follow_up(context, current, measure, AtrophyParams(), algorithm)
+    assert measured == ["20220101_1.2.9", "20210101_1.2.8"]  # newest first; stale and corrupt: measured
+    assert any("1.2.8 could not be measured: atrophy needs a 3D T1" in n.text for n in followed.notes)
+    assert followed.report is not None and len(followed.trajectories[0].points) == 2
+    stored = measurement_cache.load(cache, "1.2.9", "algo 1")
+    assert stored is not None and stored.volumes_ml[1] == pytest.approx(81.6)
+    measured.clear()
+    again = timepoints.follow_up(context, current, measure, AtrophyParams(), algorithm)
+    assert measured == ["20210101_1.2.8"]  # 1.2.9 reused; the bad one is tried again
+    assert again.report is not None and again.report.changes[0].prior_ml == pytest.approx(81.6)
+    with pytest.raises(ValueError, match="not a Series Instance UID"):
+        measurement_cache.record_path(cache, "../1.2")
