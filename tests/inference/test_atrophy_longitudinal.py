@@ -190,7 +190,7 @@ def test_comparable_scans_get_a_call_against_normal_ageing(runs: Runs) -> None:
     """The same pixels two years apart: no loss, so never significant, but a call is made."""
     calls = {f.region: f.value for f in runs.a.result.findings if f.concept == LOSS_BEYOND_AGEING}
     assert set(calls) == {r.label for r in REGIONS}
-    margin = longitudinal.margin(3.0, 2.0)
+    margin = longitudinal.margin(AtrophyParams().change_repeatability, 2.0)
     rates, normal = _by_region(runs.a.result, "VOLRATE"), _by_region(runs.a.result, "NORMRATE")
     for label, value in calls.items():
         expected = SIGNIFICANT if rates[label] - normal[label] < -margin else NOT_SIGNIFICANT
@@ -400,7 +400,7 @@ def test_no_priors_leaves_the_result_alone_but_stores_the_record(tmp_path: Path)
 
 
 def test_change_repeatability_param() -> None:
-    assert parse_params({}).change_repeatability == 3.0
+    assert parse_params({}).change_repeatability == 4.0
     assert parse_params({"change_repeatability": "2.5"}).change_repeatability == 2.5
     with pytest.raises(ConfigError, match="change_repeatability"):
         parse_params({"change_repeatability": "0"})
