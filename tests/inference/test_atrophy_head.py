@@ -21,6 +21,7 @@ from dicom_node.cli import main
 from dicom_node.errors import InputError
 from inference.pipeline import Finding, Note
 from inference.pipelines.atrophy import dataset, synthetic
+from inference.pipelines.atrophy.class_head import CLASS_CODES, COGNITIVE_CLASS, ClassHead
 from inference.pipelines.atrophy.features import (
     FEATURES_CSV,
     RegionalFeatures,
@@ -28,7 +29,6 @@ from inference.pipelines.atrophy.features import (
     write_features_csv,
 )
 from inference.pipelines.atrophy.metrics import binary_score, confusion_matrix
-from inference.pipelines.atrophy.pipeline import CLASS_CODES, COGNITIVE_CLASS, ClassHead
 from inference.pipelines.atrophy.regions import REGIONS
 from tests.inference.bundle_checks import assert_written_by_the_writer
 

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydicom.sr.coding import Code
 
 from dicom_node.errors import InputError
 from inference import pipeline as contract
@@ -53,6 +52,7 @@ from inference.pipelines.atrophy.assessment import (
     evaluate_regions,
     report,
 )
+from inference.pipelines.atrophy.class_head import ClassHead
 from inference.pipelines.atrophy.conform import Grid, conform, resample
 from inference.pipelines.atrophy.etiv import Intracranial
 from inference.pipelines.atrophy.features import RegionalFeatures
@@ -72,15 +72,6 @@ from inference.pipelines.atrophy.segment import (
 # The class of the trained head. DICOM's code tables (pydicom's CID dictionary) list no dementia or mild
 # cognitive impairment concept, so these use our private scheme (PS3.3 8.2); "Normal" is SCT 17621005.
 LOCAL_SCHEME = "99DCMNODE"
-COGNITIVE_CLASS = Code("COGCLASS", LOCAL_SCHEME, "Cognitive status class (trained head)")
-CLASS_CODES = (
-    Code("DEMENTIA", LOCAL_SCHEME, "Dementia"),
-    Code("MCI", LOCAL_SCHEME, "Mild cognitive impairment"),
-    Code("17621005", "SCT", "Normal"),
-)
-# With a demonstration head (trained on synthetic data) the class, and every other verdict of that run
-# (the output is a demonstration: no coded diagnosis in it), are text.
-DEMONSTRATION_CAVEAT = "demonstration weights (class head trained on synthetic data), not a diagnosis"
 DEMONSTRATION_RUN = "as text: this run has a demonstration class head (synthetic data); not a diagnosis"
 MIN_SLICES = 32
 CONFORMED_VOXEL_ML = 0.001
@@ -368,35 +359,6 @@ def _features(series: Series, subject: str, volumes: dict[int, float], icv_ml: f
         age=norms.parse_age(ds.get("PatientAge")),
         sex=norms.parse_sex(ds.get("PatientSex")),
     )
-
-
-class ClassHead:
-    """A head bundle written by ``dicom-node train atrophy``: gives the dementia / MCI / normal class."""
-
-    def __init__(self, path: Path, device: str) -> None:
-        from inference.bundle import load_bundle
-        from inference.pipelines.atrophy.head_bundle import head_block
-
-        self.bundle = load_bundle(path, device)
-        block = head_block(path, self.bundle.metadata)
-        self.names: list[str] = [str(n) for n in block["class_names"]]
-        self.demonstration = bool(block.get("demonstration", False))
-
-    def classify(self, features: RegionalFeatures) -> tuple[Finding | contract.Note, str]:
-        """The class and the summary line: a coded finding with its probability, or for a demonstration
-        head (trained on synthetic data) a Note, never a coded diagnosis."""
-        from inference.pipelines.atrophy.head import predict
-
-        _, probabilities = predict(self.bundle.network, features.vector()[None, :])
-        index = int(probabilities[0].argmax())
-        probability = float(probabilities[0, index])
-        note = ", DEMONSTRATION weights" if self.demonstration else ""
-        line = (
-            f"Dementia / MCI / normal class (trained head {self.bundle.version}{note}, research): "
-            f"{self.names[index]} (p {probability:.2f})"
-        )
-        found = Finding(COGNITIVE_CLASS, CLASS_CODES[index], probability=round(probability, 4))
-        return (contract.Note(found.as_text(DEMONSTRATION_CAVEAT)) if self.demonstration else found), line
 
 
 def build(settings: Mapping[str, Any]) -> AtrophyPipeline:
