@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections import Counter
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,7 +29,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 from structlog.testing import capture_logs
 
-from dicom_node.errors import ConfigError
+from dicom_node.errors import ConfigError, InputError
 from inference import dicom_out, registry
 from inference.pipeline import AlgorithmInfo, Result, Series
 from inference.pipelines.atrophy import ageing, longitudinal, measurement_cache, timepoints
@@ -46,6 +47,7 @@ from inference.pipelines.atrophy.pipeline import AtrophyPipeline
 from inference.pipelines.atrophy.regions import REGIONS
 from inference.study_context import StudyContext
 from tests.inference.dicom_checks import assert_valid, sr_items, sr_text_values
+from tests.viewer import expected
 from tests.viewer.ohif_parse import missing, parse
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -188,7 +190,7 @@ def test_comparable_scans_get_a_call_against_normal_ageing(runs: Runs) -> None:
     """The same pixels two years apart: no loss, so never significant, but a call is made."""
     calls = {f.region: f.value for f in runs.a.result.findings if f.concept == LOSS_BEYOND_AGEING}
     assert set(calls) == {r.label for r in REGIONS}
-    margin = longitudinal.margin(3.0, 2.0)
+    margin = longitudinal.margin(AtrophyParams().change_repeatability, 2.0)
     rates, normal = _by_region(runs.a.result, "VOLRATE"), _by_region(runs.a.result, "NORMRATE")
     for label, value in calls.items():
         expected = SIGNIFICANT if rates[label] - normal[label] < -margin else NOT_SIGNIFICANT
@@ -256,13 +258,25 @@ def test_outputs_pass_dciodvfy_and_every_number_has_a_unit(runs: Runs, tmp_path:
 
 
 @pytest.mark.skipif(missing() is not None, reason=missing() or "")
-def test_ohif_reads_every_new_number(runs: Runs, tmp_path: Path) -> None:
+def test_ohif_draws_every_group_and_shows_every_new_number(runs: Runs, tmp_path: Path) -> None:
+    """OHIF 3.13.2's own parser (tests/viewer) on the SR with the change: every NUM labelled and shown."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for path in sorted((runs.a.job / "input").iterdir()):
+        pydicom.dcmread(path).save_as(source / path.name, enforce_file_format=True)
+    out = tmp_path / "out"
+    out.mkdir()
     for ds in runs.a.outputs:
-        ds.save_as(tmp_path / f"{ds.Modality}.dcm", enforce_file_format=True)
-    report = parse(runs.a.job / "input", tmp_path)
-    assert report["verdict"]["failures"] == []
-    for sr in report["sr"]:
-        assert all(not m.get("droppedNUMs") for m in sr["ohif"]["measurements"])
+        ds.save_as(out / f"{ds.Modality}.dcm", enforce_file_format=True)
+    report = parse(source, out)
+    assert report["verdict"]["failures"] == [], report["verdict"]["failures"]
+    [sr] = report["sr"]
+    assert sr["failures"] == []
+    drawn = Counter(label for m in sr["ohif"]["measurements"] for label in m["labels"])
+    assert all(m["shown"] and not m.get("droppedNUMs") for m in sr["ohif"]["measurements"])
+    want = expected.sr_labels(Path(sr["file"]))
+    assert sum(n for label, n in want.items() if "prior study" in label) == 3 * len(REGIONS)
+    assert want - drawn == Counter(), sorted((want - drawn).elements())
 
 
 # --- pure arithmetic and rules (no pixels) ---
@@ -386,7 +400,39 @@ def test_no_priors_leaves_the_result_alone_but_stores_the_record(tmp_path: Path)
 
 
 def test_change_repeatability_param() -> None:
-    assert parse_params({}).change_repeatability == 3.0
+    assert parse_params({}).change_repeatability == 4.0
     assert parse_params({"change_repeatability": "2.5"}).change_repeatability == 2.5
     with pytest.raises(ConfigError, match="change_repeatability"):
         parse_params({"change_repeatability": "0"})
+
+
+def test_a_stale_record_is_measured_again_and_a_bad_prior_is_left_out(tmp_path: Path) -> None:
+    cache = tmp_path / "context" / "cache"
+    cache.mkdir(parents=True)
+    (tmp_path / "context" / "priors" / "20220101_1.2.9").mkdir(parents=True)
+    (tmp_path / "context" / "priors" / "20210101_1.2.8").mkdir(parents=True)
+    measurement_cache.store(cache, replace(_record("1.2.9", "20220101", 70.0), algorithm="algo 0"))
+    (cache / "1.2.8.json").write_text("{not json", encoding="utf-8")
+    measured: list[str] = []
+
+    def measure(folder: Path) -> SeriesMeasurements:
+        measured.append(folder.name)
+        if folder.name.endswith("1.2.8"):
+            raise InputError("atrophy needs a 3D T1 volume")
+        return _record("1.2.9", "20220101", 70.0, scale=1.02)
+
+    context = StudyContext(tmp_path / "context")
+    current = _record("1.2.10", "20240101", 72.0)
+    algorithm = AlgorithmInfo("algo", "1")
+    followed = timepoints.follow_up(context, current, measure, AtrophyParams(), algorithm)
+    assert measured == ["20220101_1.2.9", "20210101_1.2.8"]  # newest first; stale and corrupt: measured
+    assert any("1.2.8 could not be measured: atrophy needs a 3D T1" in n.text for n in followed.notes)
+    assert followed.report is not None and len(followed.trajectories[0].points) == 2
+    stored = measurement_cache.load(cache, "1.2.9", "algo 1")
+    assert stored is not None and stored.volumes_ml[1] == pytest.approx(81.6)
+    measured.clear()
+    again = timepoints.follow_up(context, current, measure, AtrophyParams(), algorithm)
+    assert measured == ["20210101_1.2.8"]  # 1.2.9 reused; the bad one is tried again
+    assert again.report is not None and again.report.changes[0].prior_ml == pytest.approx(81.6)
+    with pytest.raises(ValueError, match="not a Series Instance UID"):
+        measurement_cache.record_path(cache, "../1.2")

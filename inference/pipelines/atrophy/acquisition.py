@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def _first(ds: Dataset, *keywords: str) -> Any:
 def _text(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+    if isinstance(value, list | tuple | MultiValue):
         return "\\".join(str(v) for v in value).strip()
     return str(value).strip()
 
@@ -81,7 +82,7 @@ def _text(value: Any) -> str:
 def _number(value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+    if isinstance(value, list | tuple | MultiValue):
         value = value[0] if len(value) else None
     try:
         number = float(value)

@@ -212,8 +212,8 @@ def _text(
     if excess is not None:
         rule += f" = {excess:.2f} %/a"
     rule += (
-        f" ({repeatability:g} %: assumed per-scan repeatability of a regional volume; not measured for"
-        " this segmentation)"
+        f" ({repeatability:g} %: assumed per-scan repeatability of a regional volume; no scan-rescan"
+        " measurement exists for this segmentation)"
     )
     report.notes.append(Note(rule))
     if demonstration:

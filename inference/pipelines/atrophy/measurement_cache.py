@@ -11,6 +11,7 @@ algorithm is treated as absent (and replaced when the series is measured again).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from inference.pipelines.atrophy.acquisition import Acquisition
 from inference.study_context import write_atomically
 
 FORMAT = "dicom-node atrophy measurements 1"
+_UID = re.compile(r"[0-9][0-9.]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,13 @@ class SeriesMeasurements:
         )
 
 
+def is_uid(text: str) -> bool:
+    """Whether ``text`` is a UID (digits and dots, at most 64 characters): safe as a file name."""
+    return _UID.fullmatch(text) is not None
+
+
 def record_path(cache_dir: Path, series_uid: str) -> Path:
-    if not series_uid or "/" in series_uid or series_uid.startswith("."):
+    if not is_uid(series_uid):
         raise ValueError(f"not a Series Instance UID: {series_uid!r}")
     return cache_dir / f"{series_uid}.json"
 

@@ -109,9 +109,17 @@ def prior_record(
     if found.series_uid != uid:
         raise InputError(f"the prior's folder holds series {found.series_uid}, not {uid}")
     if cache_dir is not None:
-        measurement_cache.store(cache_dir, found)
+        _store(cache_dir, found)
     log.info("prior measured", series_uid=uid, study_date=prior.study_date, cached=cache_dir is not None)
     return found
+
+
+def _store(cache_dir: Path, found: SeriesMeasurements) -> None:
+    """Cache ``found``; a cache that cannot be written costs a later measurement, never this report."""
+    try:
+        measurement_cache.store(cache_dir, found)
+    except OSError as exc:
+        log.warning("measurements not cached", series_uid=found.series_uid, reason=str(exc))
 
 
 def _blockers(records: list[SeriesMeasurements], params: AtrophyParams) -> list[str]:
@@ -134,8 +142,8 @@ def follow_up(
     if context is None:
         return FollowUp()
     cache_dir = context.cache_dir
-    if cache_dir is not None and current.series_uid:
-        measurement_cache.store(cache_dir, current)
+    if cache_dir is not None and measurement_cache.is_uid(current.series_uid):
+        _store(cache_dir, current)
     notes: list[Note] = []
     priors: list[SeriesMeasurements] = []
     for prior in context.priors():
