@@ -129,7 +129,7 @@ def test_within_years_and_newest_k(orthanc: Orthanc, tmp_path: Path) -> None:
         tmp_path / "b", orthanc, within_years=10, newest=1, match={"Modality": "MR"}
     )
     assert link_priors(config, ledger, storage, 1, _ticket(config), current, tmp_path / "c2") == []
-    events = [(e["kind"], e["message"]) for e in ledger.job_events(1)]
+    events = [(e.kind, e.message) for e in ledger.job_events(1)]
     assert events[-1] == ("prior", "no prior found on pacs")
     queries = [m for kind, m in events if kind == "priors-query"]
     assert queries[0].startswith("C-FIND on pacs: the patient's studies of ") and queries[0].endswith(
@@ -294,19 +294,19 @@ def test_bad_answers_delay_only_their_own_job_with_the_reason(
         assert storescu(node.port, current).returncode == 0
 
         def jobs() -> dict[str, Any]:
-            return {j["rule_name"]: j for j in node.ledger.list_jobs()}
+            return {j.rule_name: j for j in node.ledger.list_jobs()}
 
         def told(rule: str) -> bool:
             job = jobs().get(rule)
-            return job is not None and any(reasons[rule] in m for m in _events(node.ledger, job["id"]))
+            return job is not None and any(reasons[rule] in m for m in _events(node.ledger, job.id))
 
         for rule in reasons:
             wait_for(lambda rule=rule: told(rule), timeout=90, what=f"the reason in {rule}'s timeline")
-        wait_for(lambda: jobs()["copy"]["state"] == "delivered", timeout=60, what="the copy delivered")
+        wait_for(lambda: jobs()["copy"].state == "delivered", timeout=60, what="the copy delivered")
         for rule, reason in reasons.items():
             job = jobs()[rule]
-            assert job["state"] != "delivered"  # backing off, or given up after dispatch.max_attempts
+            assert job.state != "delivered"  # backing off, or given up after dispatch.max_attempts
             others = [r for r in reasons.values() if r != reason]
-            assert not any(o in m for o in others for m in _events(node.ledger, job["id"]))
+            assert not any(o in m for o in others for m in _events(node.ledger, job.id))
     finally:
         silent.close()

@@ -81,14 +81,14 @@ class Scenario:
     reports: list[Dataset] = field(default_factory=list)  # the SRs in Orthanc, one per job
 
     def events(self, job_id: int) -> list[tuple[str, str]]:
-        return [(str(e["kind"]), str(e["message"])) for e in self.node.ledger.job_events(job_id)]
+        return [(str(e.kind), str(e.message)) for e in self.node.ledger.job_events(job_id)]
 
 
 def _delivered(node: Node, n: int) -> bool:
     jobs = node.ledger.list_jobs()
-    failed = [j for j in jobs if j["state"] == "failed"]
-    assert not failed, f"job failed: {failed[0]['error']}"
-    return len(jobs) == n and all(j["state"] == "delivered" for j in jobs)
+    failed = [j for j in jobs if j.state == "failed"]
+    assert not failed, f"job failed: {failed[0].error}"
+    return len(jobs) == n and all(j.state == "delivered" for j in jobs)
 
 
 def _reports(orthanc: Orthanc, study_uid: str) -> list[Dataset]:
@@ -149,7 +149,7 @@ def scenario(orthanc_server: Orthanc, tmp_path_factory: pytest.TempPathFactory) 
             # the PACS forwards the new study (its calling AE: the archive, which confirms completeness)
             assert storescu(node.port, new, aet=orthanc.ae_title).returncode == 0
             wait_for(lambda n=round_: _delivered(node, n), timeout=420, what=f"job {round_} delivered")
-            seen.jobs = sorted(int(j["id"]) for j in node.ledger.list_jobs())
+            seen.jobs = sorted(int(j.id) for j in node.ledger.list_jobs())
             files = sorted(p for p in cache.glob(f"*{prior_uid}*") if p.is_file())
             seen.cache_files += files
             seen.cache_stats += [(p.stat().st_mtime_ns, p.stat().st_ino) for p in files]
