@@ -173,6 +173,8 @@ class RuleConfig(_Strict):
             raise ValueError("anonymize applies to forwarded originals; use deidentify with a pipeline")
         if (self.deidentify or self.priors) and not self.pipeline:
             raise ValueError("deidentify and priors need a pipeline")
+        if self.deidentify and self.priors:  # the priors would reach the pipeline with the patient's identity
+            raise ValueError("priors cannot be combined with deidentify (the priors are not pseudonymised)")
         if self.anonymize and not self.send_to:
             raise ValueError("anonymize needs send_to")
         return self

@@ -27,6 +27,7 @@ from pathlib import Path
 STUDY_CONTEXT_DIR = "context"
 PRIORS_DIR = "priors"
 CACHE_DIR = "cache"
+FILE_MODE = 0o644
 
 _PRIOR_FOLDER = re.compile(r"^(?P<date>\d{8})?_(?P<uid>[0-9.]+)$")
 
@@ -83,6 +84,7 @@ def write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, FILE_MODE)  # mkstemp's 0600 would hide the file from workers running as other users
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -57,6 +57,14 @@ def test_embedded_defaults_run_on_one_machine() -> None:
             "at most one rule may be fallback",
         ),
         ({"rules": [{"name": "r", "anonymize": "nope", "send_to": []}]}, "rules.0"),
+        (
+            {
+                "rules": [
+                    {"name": "r", "pipeline": "qc", "deidentify": "x", "priors": {"archive": "pacs"}},
+                ]
+            },
+            "priors cannot be combined with deidentify",
+        ),
     ],
 )
 def test_bad_configuration_names_the_key(data: dict[str, object], fragment: str) -> None:

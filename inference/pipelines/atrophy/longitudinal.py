@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 
 from pydicom.sr.coding import Code
 
-from inference.pipeline import Finding, Measurement, Note, Trajectory, TrajectoryPoint
+from inference.pipeline import (
+    SIGNIFICANCE_UNDETERMINED,
+    Finding,
+    Measurement,
+    Note,
+    Trajectory,
+    TrajectoryPoint,
+)
 from inference.pipelines.atrophy import ageing
 from inference.pipelines.atrophy.assessment import LOCAL_SCHEME, MILLILITER, PERCENT
 from inference.pipelines.atrophy.comparability import Comparability
@@ -38,7 +45,7 @@ NORMAL_RATE = Code("NORMRATE", LOCAL_SCHEME, "Normal ageing rate of volume")
 LOSS_BEYOND_AGEING = Code("LOSSVSAGEING", LOCAL_SCHEME, "Loss beyond normal ageing")
 SIGNIFICANT = Code("386134007", "SCT", "Significant")
 NOT_SIGNIFICANT = Code("371928007", "SCT", "Not significant")
-UNDETERMINED = Code("386135008", "SCT", "Significance Undetermined")
+UNDETERMINED = SIGNIFICANCE_UNDETERMINED
 INTERVAL = Code("385673002", "SCT", "Interval")
 PER_YEAR = Code("%/a", "UCUM", "percent per year")
 YEAR = Code("a", "UCUM", "year")
