@@ -48,7 +48,8 @@ def test_train_writes_a_loadable_demonstration_bundle(
 ) -> None:
     _data, out, done = trained
     assert done.returncode == 0, done.stderr
-    assert "42 training / 18 test crops (70:30)" in done.stderr
+    split = next(json.loads(line) for line in done.stderr.splitlines() if '"train_split"' in line)
+    assert (split["training"], split["test"], split["ratio"]) == (42, 18, "70:30")  # one structured event
     meta = assert_written_by_the_writer(out)
     assert meta["dermatitis"]["demonstration"] is True
     assert "DEMONSTRATION" in meta["name"] and "DEMONSTRATION" in meta["description"]

@@ -9,8 +9,11 @@ Light at import (the CLI imports every trainer to build its help); torch loads i
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from dicom_node.logsetup import get_logger
+
+log = get_logger("inference.pipelines.atrophy.train")
 
 HELP = "train the atrophy head (per-region atrophy + dementia/MCI/normal from regional features)"
 
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if len(train_idx) < 2:
         raise InputError(f"{args.data}: {len(data.subjects)} subject(s) are too few to train")
     train, test = data.take(train_idx), data.take(test_idx)
-    print(f"train: {len(train_idx)} training / {len(test_idx)} test subjects", file=sys.stderr)
+    log.info("train_split", training=len(train_idx), test=len(test_idx), unit="subjects")
     config = head.TrainConfig(args.hidden, args.epochs, args.learning_rate, args.weight_decay, args.seed)
     model = head.train_head(train.x, train.atrophy, train.labels, config)
     scores: dict[str, object] = {}

@@ -8,9 +8,12 @@ on the same 30 % of DATA it held out in training (its split seed), or on every c
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
+
+from dicom_node.logsetup import get_logger
+
+log = get_logger("inference.pipelines.dermatitis.evaluate")
 
 HELP = "print the paper's Table 3 (accuracy per sign per model) for dermatitis bundles"
 MODEL_WIDTH = 40
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         bundle = load_bundle(path, device=args.device, expect=Expectation(input_channels=3, spatial_dims=2))
         derm = bundle.metadata.get("dermatitis") or {}
         chosen = items if args.all else dataset.split(items, int(derm.get("split_seed", 0)))[1]
-        print(f"evaluate: {path}: {len(chosen)} crops", file=sys.stderr)
+        log.info("evaluate_bundle", bundle=str(path), crops=len(chosen))
         images, labels = dataset.load_images(chosen, int(derm.get("patch_size", 64)))
         scores = training.accuracy(training.predict(bundle.network, images), labels)
         rows.append((model_label(bundle.metadata), scores))

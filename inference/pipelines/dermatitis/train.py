@@ -9,10 +9,12 @@ the synthetic skin-texture generator: what the shipped demonstration weights wer
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from dicom_node.errors import InputError
+from dicom_node.logsetup import get_logger
+
+log = get_logger("inference.pipelines.dermatitis.train")
 
 HELP = "train the dermatitis severity grader (erythema, excoriation, lichenification 0-3)"
 
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--epochs must be >= 1 and --batch-size >= 2")
     synthetic = args.write_synthetic > 0
     if synthetic:
-        print(f"train: writing {args.write_synthetic} synthetic crops into {args.data}", file=sys.stderr)
+        log.info("train_writing_synthetic", crops=args.write_synthetic, folder=str(args.data))
         dataset.write_synthetic(args.data, args.write_synthetic, args.seed + 1, args.patch_size)
     items = dataset.read_items(args.data)
     train_items, test_items = dataset.split(items, args.seed)
@@ -68,11 +70,11 @@ def run(args: argparse.Namespace) -> int:
             f"{len(items)} synthetic crops (seed {args.seed + 1})" if synthetic else f"{len(items)} crops"
         ),
     )
-    print(f"train: {len(train_items)} training / {len(test_items)} test crops (70:30)", file=sys.stderr)
+    log.info("train_split", training=len(train_items), test=len(test_items), unit="crops", ratio="70:30")
     images, labels = dataset.load_images(train_items, args.patch_size)
 
     def progress(line: str) -> None:
-        print(f"train: {line}", file=sys.stderr)
+        log.info("train_progress", detail=line)
 
     network = training.train_network(images, labels, config, progress)
     test_images, test_labels = dataset.load_images(test_items, args.patch_size)
