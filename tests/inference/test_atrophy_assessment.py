@@ -16,7 +16,8 @@ import pytest
 from dicom_node.errors import ConfigError
 from inference.pipelines.atrophy import assessment as a
 from inference.pipelines.atrophy import reference
-from inference.pipelines.atrophy.params import AtrophyParams, parse_params, read_flag
+from inference.pipelines.atrophy.params import AtrophyParams, parse_params
+from inference.pipelines.atrophy.params_model import flag
 from inference.pipelines.atrophy.pipeline import not_assessed, report_regions
 from inference.pipelines.atrophy.regions import REGIONS
 
@@ -141,11 +142,11 @@ def test_calibration_offset_scales_the_reference() -> None:
 
 
 def test_flag_option_parsing() -> None:
-    assert read_flag(True, "x") is True and read_flag(False, "x") is False
-    assert read_flag("yes", "x") and read_flag(" TRUE ", "x") and read_flag(1, "x")
-    assert not read_flag("false", "x") and not read_flag("0", "x")
+    assert flag(True) is True and flag(False) is False
+    assert flag("yes") and flag(" TRUE ") and flag(1)
+    assert not flag("false") and not flag("0")
     with pytest.raises(ConfigError, match=r"params\.assess_coarse: expected true or false"):
-        read_flag("maybe", "assess_coarse")
+        parse_params({"assess_coarse": "maybe"})
 
 
 def test_assessed_and_unassessed_reports_make_valid_srs(tmp_path: Path) -> None:

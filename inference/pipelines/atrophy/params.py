@@ -9,14 +9,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dicom_node.errors import ConfigError
 from inference.pipelines.atrophy.calibration import Calibration, load_calibration
 from inference.pipelines.atrophy.norms_table import NormsTable, load_norms_table
 from inference.pipelines.atrophy.params_model import (
     DEFAULT_CENTILE,
     DEFAULT_REPEATABILITY,
     AtrophyParamsModel,
-    flag,
 )
 
 PREFIX = "pipelines.atrophy.params"
@@ -32,14 +30,6 @@ class AtrophyParams:
     brain_extractor: str = "auto"
     head: str | None = None
     change_repeatability: float = DEFAULT_REPEATABILITY
-
-
-def read_flag(value: object, option: str) -> bool:
-    """A yes/no option from the settings (YAML bool, or true/false/yes/no/on/off/1/0 as text)."""
-    try:
-        return flag(value)
-    except ValueError as exc:
-        raise ConfigError(f"{PREFIX}.{option}: {exc}") from None
 
 
 def parse_params(params: Mapping[str, Any] | AtrophyParamsModel) -> AtrophyParams:
